@@ -1,0 +1,335 @@
+"""The `kassa-appliance` command line.
+
+Exit codes scripts can rely on:
+
+====  ==========================================================================
+0     done: the job is fiscalised (or the query answered)
+1     unexpected internal error
+2     bad usage or unreadable input (not JSON, missing file)
+3     the job failed definitively (invalid task, register refused it); see message
+4     the job is accepted but not finished within --timeout (e.g. no paper); it
+      stays in the journal and will be finished later
+5     the appliance is not configured for this (e.g. register.driver unset)
+====  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from kassa_appliance.config import default_data_dir, load_config
+from kassa_appliance.daemon import (
+    EngineBusy,
+    engine_lock,
+    journal_path,
+    read_status_file,
+    run_daemon,
+    running_engine,
+)
+from kassa_appliance.journal import Job, JobState, Journal
+from kassa_appliance.registers.factory import RegisterNotConfigured
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_JOB_FAILED = 3
+EXIT_PENDING = 4
+EXIT_NOT_CONFIGURED = 5
+
+DEFAULT_WAIT_SECONDS = 120.0
+DAEMON_POLL_SECONDS = 0.2
+
+# Modules that contribute subcommands: each exposes register_cli(subparsers).
+SUBCOMMAND_MODULES: tuple[str, ...] = ("kassa_appliance.demo",)
+
+
+def _read_task(source: str) -> Any:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as error:
+        raise CliError(EXIT_USAGE, f"cannot read {source}: {error.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliError(
+            EXIT_USAGE,
+            f"{source}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})",
+        ) from None
+
+
+class CliError(Exception):
+    def __init__(self, exit_code: int, message: str):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+async def submit_and_wait(
+    data_dir: Path, job_id: str, task: Any, *, source: str, timeout: float
+) -> tuple[Job, bool]:
+    """Put a job in the journal and wait for its outcome.
+
+    If the daemon runs it does the work and we watch the journal; otherwise this process
+    takes the engine lock and runs the queue itself until the job is final.
+    """
+    config = load_config(data_dir)
+    with Journal(journal_path(data_dir)) as journal:
+        job, created = journal.submit(job_id, task, source=source)
+        if job.state.is_final:
+            return job, created
+    try:
+        with engine_lock(data_dir):
+            async with running_engine(config, data_dir) as engine:
+                engine.wake()
+                return await engine.wait_for(job_id, timeout), created
+    except EngineBusy:
+        return await _watch_journal(data_dir, job_id, timeout), created
+
+
+async def _watch_journal(data_dir: Path, job_id: str, timeout: float) -> Job:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    with Journal(journal_path(data_dir)) as journal:
+        while True:
+            job = journal.get(job_id)
+            assert job is not None
+            if job.state.is_final or loop.time() >= deadline:
+                return job
+            await asyncio.sleep(DAEMON_POLL_SECONDS)
+
+
+def describe_job(job: Job) -> str:
+    lines = [f"job {job.id}: {job.state.value}"]
+    if job.error_code:
+        lines.append(f"  error {job.error_code}: {job.error_message}")
+    if job.wait_reason and not job.state.is_final:
+        lines.append(f"  waiting: {job.wait_reason}")
+    params = (job.result or {}).get("fiscalParams")
+    if isinstance(params, dict):
+        lines.append(
+            "  ФД {fd}  ФП {fp}  ФН {fn}  смена {shift}  чек {receipt}  сумма {total}".format(
+                fd=params.get("fiscalDocumentNumber"),
+                fp=params.get("fiscalDocumentSign"),
+                fn=params.get("fnNumber"),
+                shift=params.get("shiftNumber"),
+                receipt=params.get("fiscalReceiptNumber", "-"),
+                total=params.get("total", "-"),
+            )
+        )
+    elif job.result:
+        lines.append("  " + json.dumps(job.result, ensure_ascii=False))
+    if job.qr:
+        lines.append(f"  QR: {job.qr}")
+    return "\n".join(lines)
+
+
+def job_exit_code(job: Job) -> int:
+    if job.state is JobState.FAILED:
+        return EXIT_JOB_FAILED
+    if job.state.is_final:
+        return EXIT_OK
+    return EXIT_PENDING
+
+
+def job_as_json(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "state": job.state.value,
+        "source": job.source,
+        "type": job.task_type,
+        "result": job.result,
+        "qr": job.qr,
+        "error": None
+        if job.error_code is None
+        else {"code": job.error_code, "message": job.error_message},
+        "waiting": job.wait_reason,
+        "attempts": job.attempts,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+    }
+
+
+def _run_task(args: argparse.Namespace, task: Any, source: str) -> int:
+    job_id = args.id or str(uuid.uuid4())
+    job, created = asyncio.run(
+        submit_and_wait(args.data_dir, job_id, task, source=source, timeout=args.timeout)
+    )
+    if args.json:
+        print(json.dumps({**job_as_json(job), "new": created}, ensure_ascii=False, indent=2))
+    else:
+        if not created:
+            print(f"job {job.id} was already submitted; showing the stored outcome")
+        print(describe_job(job))
+        if job.qr:
+            _print_qr(job.qr)
+        if not job.state.is_final:
+            print(
+                f"not finished within {args.timeout:g} s; it stays queued "
+                f"(check with `kassa-appliance jobs`)"
+            )
+    return job_exit_code(job)
+
+
+def _print_qr(text: str) -> None:
+    try:
+        from kassa_appliance.tape import render_qr
+    except ImportError:
+        return
+    print(render_qr(text))
+
+
+def cmd_print(args: argparse.Namespace) -> int:
+    return _run_task(args, _read_task(args.file), source="cli")
+
+
+def cmd_shift(args: argparse.Namespace) -> int:
+    task_type = {"open": "openShift", "close": "closeShift"}[args.action]
+    return _run_task(args, {"type": task_type}, source="cli")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    return _run_task(args, {"type": "reportX"}, source="cli")
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    state = JobState(args.state) if args.state else None
+    with Journal(journal_path(args.data_dir)) as journal:
+        jobs = journal.recent(args.limit, state)
+    if args.json:
+        print(json.dumps([job_as_json(job) for job in jobs], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not jobs:
+        print("no jobs")
+    for job in jobs:
+        detail = job.error_code or job.wait_reason or ""
+        print(f"{job.id:<38} {job.task_type or '?':<20} {job.state.value:<12} {detail}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data_dir
+    config = load_config(data_dir)
+    status: dict[str, Any] = {
+        "data_dir": str(data_dir),
+        "register_driver": config.register.driver,
+        "kassa_id": config.kassa.id,
+        "bitrix_paired": bool(config.bitrix.portal and config.bitrix.refresh_token)
+        or bool(config.bitrix.webhook),
+    }
+    with Journal(journal_path(data_dir)) as journal:
+        status["jobs"] = {state.value: n for state, n in journal.counts_by_state().items()}
+        status["queue_depth"] = journal.pending_count()
+    try:
+        with engine_lock(data_dir):
+            status["daemon"] = "not running"
+    except EngineBusy:
+        status["daemon"] = "running"
+        status["engine"] = read_status_file(data_dir)
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False, indent=2, default=str))
+    else:
+        for key, value in status.items():
+            print(f"{key}: {value}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return asyncio.run(run_daemon(load_config(args.data_dir), args.data_dir))
+
+
+def _add_wait_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--id", help="idempotency key (default: a new UUID); a known id prints nothing again"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_WAIT_SECONDS,
+        help="seconds to wait for the outcome (default %(default)s)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kassa-appliance",
+        description="Cloud cash register appliance: Bitrix24 → Atol fiscal register.",
+        epilog="Exit codes: 0 done, 1 internal error, 2 bad input, 3 job failed, "
+        "4 still pending after --timeout, 5 not configured.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="state directory (default: $KASSA_DATA_DIR, $SNAP_DATA or "
+        "~/.local/share/kassa-appliance)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the appliance daemon in the foreground")
+    run.set_defaults(handler=cmd_run)
+
+    print_cmd = sub.add_parser(
+        "print", help="fiscalise an Atol JSON task (file or - for stdin) and show the result"
+    )
+    print_cmd.add_argument("file", help="path to the task JSON, or - to read standard input")
+    _add_wait_options(print_cmd)
+    print_cmd.set_defaults(handler=cmd_print)
+
+    status = sub.add_parser("status", help="show configuration, daemon and queue state")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_status)
+
+    jobs = sub.add_parser("jobs", help="list recent jobs and their states")
+    jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("--state", choices=[state.value for state in JobState])
+    jobs.add_argument("--json", action="store_true")
+    jobs.set_defaults(handler=cmd_jobs)
+
+    shift = sub.add_parser("shift", help="open or close the shift (close prints the Z report)")
+    shift.add_argument("action", choices=["open", "close"])
+    _add_wait_options(shift)
+    shift.set_defaults(handler=cmd_shift)
+
+    report = sub.add_parser("report", help="print a report")
+    report.add_argument("kind", choices=["x"], help="x: the X report (shift totals, no FD)")
+    _add_wait_options(report)
+    report.set_defaults(handler=cmd_report)
+
+    for module_name in SUBCOMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        module.register_cli(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.data_dir is None:
+        args.data_dir = default_data_dir()
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        exit_code: int = args.handler(args)
+    except CliError as error:
+        print(f"kassa-appliance: {error}", file=sys.stderr)
+        return error.exit_code
+    except RegisterNotConfigured as error:
+        print(f"kassa-appliance: {error}", file=sys.stderr)
+        return EXIT_NOT_CONFIGURED
+    except KeyboardInterrupt:
+        return 130
+    return exit_code

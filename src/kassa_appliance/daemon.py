@@ -1,0 +1,122 @@
+"""`kassa-appliance run`: wires configuration, journal, register and engine into one process.
+
+Only one engine may drive a register, so the daemon (and a CLI that runs jobs itself
+when no daemon is up) holds an exclusive lock on ``<data dir>/engine.lock``. The daemon
+publishes its status to ``<data dir>/status.json`` so `kassa-appliance status` can show
+it without touching the register.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO
+
+from kassa_appliance.config import Config, write_private_file
+from kassa_appliance.engine import Engine, EngineSettings, EngineStatus
+from kassa_appliance.journal import Journal
+from kassa_appliance.registers.factory import make_register
+
+log = logging.getLogger(__name__)
+
+JOURNAL_FILE_NAME = "journal.sqlite3"
+LOCK_FILE_NAME = "engine.lock"
+STATUS_FILE_NAME = "status.json"
+
+
+class EngineBusy(Exception):
+    """Another process (normally the daemon) already drives the register."""
+
+
+def journal_path(data_dir: Path) -> Path:
+    return data_dir / JOURNAL_FILE_NAME
+
+
+@contextlib.contextmanager
+def engine_lock(data_dir: Path) -> Iterator[IO[str]]:
+    """Hold the per-data-dir engine lock; raise EngineBusy if someone else has it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / LOCK_FILE_NAME, "a+", encoding="utf-8")  # noqa: SIM115
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EngineBusy(f"another process holds {data_dir / LOCK_FILE_NAME}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield handle
+    finally:
+        handle.close()
+
+
+def engine_settings(config: Config) -> EngineSettings:
+    operator = None
+    if config.operator.name:
+        operator = {"name": config.operator.name}
+        if config.operator.vatin:
+            operator["vatin"] = config.operator.vatin
+    return EngineSettings(
+        auto_open_shift=config.shift.auto_open,
+        auto_close_expired_shift=config.shift.auto_close,
+        call_timeout=config.register.task_timeout,
+        default_operator=operator,
+        default_taxation=config.company.taxation,
+    )
+
+
+def write_status_file(data_dir: Path, status: EngineStatus) -> None:
+    write_private_file(
+        data_dir / STATUS_FILE_NAME,
+        json.dumps({"pid": os.getpid(), **asdict(status)}, ensure_ascii=False) + "\n",
+    )
+
+
+def read_status_file(data_dir: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads((data_dir / STATUS_FILE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@contextlib.asynccontextmanager
+async def running_engine(
+    config: Config, data_dir: Path, settings: EngineSettings | None = None
+) -> AsyncIterator[Engine]:
+    """An engine working the journal in the background for the duration of the block."""
+    journal = Journal(journal_path(data_dir))
+    register = make_register(config, data_dir)
+    engine = Engine(journal, register, settings or engine_settings(config))
+    task = asyncio.create_task(engine.run(), name="engine")
+    try:
+        yield engine
+    finally:
+        await engine.stop()
+        await task
+        journal.close()
+
+
+async def run_daemon(config: Config, data_dir: Path) -> int:
+    """Run until SIGTERM/SIGINT; finish the receipt in flight before returning."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    with engine_lock(data_dir):
+        async with running_engine(config, data_dir) as engine:
+            engine.add_listener(lambda status: write_status_file(data_dir, status))
+            write_status_file(data_dir, engine.status())
+            log.info("kassa-appliance running: %s", engine.status().summary())
+            await stop.wait()
+            log.info("stopping: finishing the job in flight")
+    return 0

@@ -1,0 +1,598 @@
+"""The engine: takes jobs from the journal in arrival order and fiscalises them on one register.
+
+One engine per register. It is the only code that talks to the register, and it keeps the
+exactly-once rules of ARCHITECTURE §3:
+
+* a job becomes ``fiscalizing`` (with the register's last FD number) in a committed
+  transaction *before* its fiscal task is sent;
+* a job found ``fiscalizing`` or ``blocked`` — after a crash, a lost connection or a
+  driver timeout — is resolved by asking the register what its last *receipt* is: if its
+  FD number is above the one stored, the job was fiscalised (read the fiscal params,
+  ``continuePrint``); only otherwise is the task sent again. Comparing the last receipt,
+  not any FD, keeps a shift the engine opened itself from being mistaken for the job.
+
+Errors are handled by category (``registers.base``): WAIT (no paper, cover, unplugged)
+keeps the job queued and polls; SHIFT fixes the shift by policy; AMBIGUOUS marks the job
+``blocked`` until the FD check can run; DEFINITIVE fails the job with the Atol code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from kassa_appliance.fiscal_qr import qr_string
+from kassa_appliance.journal import Job, JobState, Journal, Transition
+from kassa_appliance.receipt import TaskValidationError, is_fiscal, parse_task, to_driver_json
+from kassa_appliance.registers.base import (
+    FISCAL_TASK_TYPES,
+    RECEIPT_TASK_TYPES,
+    ErrorCategory,
+    JsonDict,
+    Register,
+    RegisterError,
+)
+from kassa_appliance.registers.caller import RegisterCaller
+
+log = logging.getLogger(__name__)
+
+# Tasks that may carry operator/taxation defaults from the configuration.
+_OPERATOR_TASKS = RECEIPT_TASK_TYPES | {"openShift", "closeShift", "reportX", "cashIn", "cashOut"}
+# Tasks an operator must be able to run while the receipt queue is stuck (e.g. to open or
+# close the shift the queue is waiting for, or to look at the register).
+SERVICE_TASK_TYPES = frozenset(
+    {
+        "openShift",
+        "closeShift",
+        "reportX",
+        "continuePrint",
+        "getShiftStatus",
+        "getDeviceStatus",
+        "getDeviceInfo",
+        "getFnInfo",
+        "getFnStatus",
+        "getLastFiscalParams",
+    }
+)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    auto_open_shift: bool = True
+    auto_close_expired_shift: bool = True
+    call_timeout: float = 60.0
+    retry_interval: float = 1.0
+    """First pause before retrying a register that asked us to wait; doubles up to max."""
+    max_retry_interval: float = 10.0
+    journal_poll_interval: float = 0.5
+    """How often an idle engine looks for jobs written by another process (CLI, hooks)."""
+    default_operator: JsonDict | None = None
+    default_taxation: str | None = None
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    register: str
+    register_online: bool
+    queue_depth: int
+    current_job: str | None = None
+    waiting: str | None = None
+    """Why the queue is not moving, in words a person can act on."""
+    last_error: str | None = None
+    alerts: tuple[str, ...] = ()
+    print_pending: bool = False
+    processed: int = 0
+
+    def summary(self) -> str:
+        state = "online" if self.register_online else "offline"
+        text = f"register {self.register} {state}, queue {self.queue_depth}"
+        if self.waiting:
+            text += f", waiting: {self.waiting}"
+        if self.last_error:
+            text += f", last error: {self.last_error}"
+        return text
+
+
+@dataclass
+class _Progress:
+    """Mutable view of what the engine is doing, turned into EngineStatus on demand."""
+
+    register_online: bool = False
+    current_job: str | None = None
+    waiting: str | None = None
+    last_error: str | None = None
+    alerts: list[str] = field(default_factory=list)
+    print_pending: bool = False
+    processed: int = 0
+
+
+class _MustWait(Exception):
+    """The register cannot make progress now; the reason is a human sentence."""
+
+    def __init__(self, reason: str, code: str):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+StatusListener = Callable[[EngineStatus], None]
+
+
+class Engine:
+    def __init__(
+        self,
+        journal: Journal,
+        register: Register,
+        settings: EngineSettings | None = None,
+    ) -> None:
+        self._journal = journal
+        self._register = register
+        self._settings = settings or EngineSettings()
+        self._caller = RegisterCaller(register, self._settings.call_timeout)
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._available = asyncio.Event()
+        self._available.set()
+        self._stopping = False
+        self._opened = False
+        self._last_fd: int | None = None
+        """FD number after our last successful fiscal task; None when not known for sure."""
+        self._progress = _Progress()
+        self._listeners: list[StatusListener] = []
+        self._last_status: EngineStatus | None = None
+        self._retry_delay = self._settings.retry_interval
+
+    # -- public surface ----------------------------------------------------------------
+
+    @property
+    def journal(self) -> Journal:
+        return self._journal
+
+    def wake(self) -> None:
+        """A new job is in the journal."""
+        self._wake.set()
+
+    def add_listener(self, listener: StatusListener) -> None:
+        self._listeners.append(listener)
+
+    def status(self) -> EngineStatus:
+        progress = self._progress
+        return EngineStatus(
+            register=self._register.name,
+            register_online=progress.register_online and not self._caller.hung,
+            queue_depth=self._journal.pending_count(),
+            current_job=progress.current_job,
+            waiting=progress.waiting,
+            last_error=progress.last_error,
+            alerts=tuple(progress.alerts),
+            print_pending=progress.print_pending,
+            processed=progress.processed,
+        )
+
+    @property
+    def register_call_hung(self) -> bool:
+        """A driver call outlived its timeout and has not come back yet."""
+        return self._caller.hung
+
+    def set_register_available(self, available: bool, usb_path: str | None = None) -> None:
+        """Hotplug: the device was unplugged (jobs wait) or plugged in (reconnect)."""
+        if usb_path is not None and hasattr(self._register, "usb_path"):
+            self._register.usb_path = usb_path
+        if available:
+            self._available.set()
+        else:
+            self._available.clear()
+            self._opened = False
+            self._last_fd = None
+            self._progress.register_online = False
+            self._set_waiting("register unplugged: jobs wait until it is connected again")
+        self._wake.set()
+
+    async def wait_for(self, job_id: str, timeout: float | None = None) -> Job:
+        """Wait until a job reaches a final state (or the timeout passes); return it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self._journal.get(job_id)
+            if job is None:
+                raise KeyError(job_id)
+            if job.state.is_final:
+                return job
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return job
+            self._changed.clear()
+            wait = self._settings.journal_poll_interval
+            if remaining is not None:
+                wait = min(wait, remaining)
+            try:
+                await asyncio.wait_for(self._changed.wait(), wait)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        """Finish the step in flight, then let run() return."""
+        self._stopping = True
+        self._wake.set()
+        self._available.set()
+
+    async def run(self) -> None:
+        """Work the queue until stop() is called."""
+        try:
+            while not self._stopping:
+                job = self._journal.next_pending()
+                if job is None:
+                    self._set_waiting(None)
+                    await self._idle()
+                    continue
+                try:
+                    await self._ensure_ready()
+                    await self._work(job)
+                    self._retry_delay = self._settings.retry_interval
+                except _MustWait as wait:
+                    self._set_waiting(wait.reason)
+                    if not self._stopping:
+                        self._journal.set_wait_reason(job.id, wait.code)
+                    await self._serve_service_jobs_while_waiting(job)
+                    await self._pause()
+        finally:
+            await self._caller.wait_until_free()
+            if self._opened:
+                await self._close_register()
+            self._caller.shutdown()
+            self._publish_status()
+
+    # -- the queue -----------------------------------------------------------------------
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        if self._progress.print_pending:
+            await self._try_continue_print()
+        try:
+            await asyncio.wait_for(self._wake.wait(), self._settings.journal_poll_interval)
+        except TimeoutError:
+            pass
+
+    async def _pause(self) -> None:
+        """Back off before retrying a register that asked us to wait; wake() cuts it short."""
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), self._retry_delay)
+        except TimeoutError:
+            pass
+        self._retry_delay = min(self._retry_delay * 2, self._settings.max_retry_interval)
+
+    async def _serve_service_jobs_while_waiting(self, stuck: Job) -> None:
+        """Let `shift open/close`, reports and queries through while receipts wait."""
+        after = stuck.seq
+        while not self._stopping and self._available.is_set():
+            job = self._journal.next_pending(after_seq=after)
+            if job is None:
+                return
+            after = job.seq
+            if job.task_type not in SERVICE_TASK_TYPES:
+                continue
+            try:
+                await self._work(job)
+            except _MustWait:
+                return
+
+    async def _ensure_ready(self) -> None:
+        if not self._available.is_set():
+            raise _MustWait("register unplugged: jobs wait until it is connected again", "offline")
+        if self._caller.hung:
+            raise _MustWait("register is not answering (a driver call is hung)", "hung")
+        if not self._opened:
+            try:
+                await self._caller.run(self._register.open)
+            except RegisterError as error:
+                self._progress.register_online = False
+                self._note_error(error)
+                raise _MustWait(f"register not reachable: {error.description}", "offline") from None
+            self._opened = True
+            self._last_fd = None
+            self._progress.register_online = True
+            self._publish_status()
+        if self._progress.print_pending:
+            await self._try_continue_print(raise_wait=True)
+
+    async def _close_register(self) -> None:
+        try:
+            await self._caller.run(self._register.close)
+        except Exception as error:
+            log.warning("closing the register failed: %s", error)
+        self._opened = False
+
+    # -- one job -----------------------------------------------------------------------
+
+    async def _work(self, job: Job) -> None:
+        self._progress.current_job = job.id
+        self._publish_status()
+        try:
+            driver_task = self._prepare(job)
+            if driver_task is None:
+                return
+            if job.task_type in FISCAL_TASK_TYPES:
+                await self._fiscalise(job, driver_task)
+            else:
+                await self._run_plain(job, driver_task)
+        finally:
+            self._progress.current_job = None
+            self._changed.set()
+            self._publish_status()
+
+    def _prepare(self, job: Job) -> JsonDict | None:
+        """Validate the stored task; a malformed one fails the job with the reason."""
+        raw = job.task
+        if isinstance(raw, dict) and raw.get("type") in _OPERATOR_TASKS:
+            raw = dict(raw)
+            if "operator" not in raw and self._settings.default_operator:
+                raw["operator"] = dict(self._settings.default_operator)
+            if (
+                raw.get("type") in RECEIPT_TASK_TYPES
+                and "taxationType" not in raw
+                and self._settings.default_taxation
+            ):
+                raw["taxationType"] = self._settings.default_taxation
+        try:
+            task = parse_task(raw)
+        except TaskValidationError as error:
+            if job.state is JobState.RECEIVED:
+                self._finish_failed(job, "invalid-task", str(error))
+                return None
+            # A job past `received` was valid when it started; never fail it silently
+            # because a newer validator disagrees — the register will judge it.
+            log.warning("job %s no longer validates (%s); sending it as stored", job.id, error)
+            return dict(raw) if isinstance(raw, dict) else None
+        driver_task = to_driver_json(task)
+        if is_fiscal(task) != (job.task_type in FISCAL_TASK_TYPES):
+            raise AssertionError(f"fiscal task sets disagree for {job.task_type}")
+        return driver_task
+
+    async def _run_plain(self, job: Job, task: JsonDict) -> None:
+        """Tasks that create no fiscal document: queries, X report, cash in/out."""
+        if job.state is JobState.RECEIVED:
+            job = self._journal.transition(
+                Transition(job.id, JobState.FISCALIZING, count_attempt=True)
+            )
+        elif job.state is JobState.BLOCKED:
+            # Cash in/out whose answer was lost: re-running could move money twice.
+            self._finish_failed(
+                job,
+                "unknown-outcome",
+                "the connection was lost while the register ran this task; check the "
+                "cash counter (X report) before repeating it",
+            )
+            return
+        try:
+            result = await self._caller.process(task)
+        except RegisterError as error:
+            self._note_error(error)
+            if error.category is ErrorCategory.WAIT:
+                raise _MustWait(_wait_reason(error), f"atol-{error.code}") from None
+            if error.category is ErrorCategory.AMBIGUOUS and job.task_type in {"cashIn", "cashOut"}:
+                self._journal.transition(
+                    Transition(job.id, JobState.BLOCKED, wait_reason="outcome-unknown")
+                )
+                return
+            if error.category is ErrorCategory.SHIFT and job.task_type in {"cashIn", "cashOut"}:
+                await self._fix_shift(error.code)
+                return
+            self._finish_failed(job, f"atol-{error.code}", error.description)
+            return
+        self._journal.transition(Transition(job.id, JobState.FISCALIZED, result=result))
+        self._progress.processed += 1
+        if job.task_type == "continuePrint":
+            self._progress.print_pending = False
+
+    async def _fiscalise(self, job: Job, task: JsonDict) -> None:
+        known_not_done = job.state is JobState.RECEIVED
+        while not self._stopping:
+            if not known_not_done:
+                recovered = await self._recover(job, task)
+                if recovered is not None:
+                    self._finish_fiscalized(job, task, recovered)
+                    return
+            known_not_done = False
+            fd_before = await self._last_fd_number()
+            job = self._journal.transition(
+                Transition(job.id, JobState.FISCALIZING, fd_before=fd_before, count_attempt=True)
+            )
+            try:
+                result = await self._caller.process(task, fiscal=True, request_id=job.id)
+            except RegisterError as error:
+                self._last_fd = None
+                self._note_error(error)
+                if error.category is ErrorCategory.WAIT:
+                    raise _MustWait(_wait_reason(error), f"atol-{error.code}") from None
+                if error.category is ErrorCategory.SHIFT:
+                    await self._fix_shift(error.code)
+                    known_not_done = True  # 68/73 refuse before anything is printed
+                    continue
+                if error.category is ErrorCategory.AMBIGUOUS:
+                    job = self._journal.transition(
+                        Transition(job.id, JobState.BLOCKED, wait_reason="outcome-unknown")
+                    )
+                    log.warning(
+                        "job %s: outcome unknown (%s); checking the register's FD number",
+                        job.id,
+                        error,
+                    )
+                    continue
+                self._finish_failed(job, f"atol-{error.code}", error.description)
+                if error.code in _FN_FAULT_CODES:
+                    self._progress.alerts.append(f"fiscal storage fault {error.code}: {error}")
+                return
+            self._finish_fiscalized(job, task, result)
+            return
+
+    async def _recover(self, job: Job, task: JsonDict) -> JsonDict | None:
+        """Resolve a job whose last attempt has an unknown outcome (ARCHITECTURE §3).
+
+        Returns the fiscal result if the register has the document, None if it must be
+        sent (again). Raises _MustWait when the register cannot be asked.
+        """
+        try:
+            fd_now = await self._query_last_fd()
+        except RegisterError as error:
+            self._note_error(error)
+            raise _MustWait(_wait_reason(error), f"atol-{error.code}") from None
+        fd_before = job.fd_before
+        if fd_before is None or fd_now <= fd_before:
+            if fd_before is not None and fd_now < fd_before:
+                self._progress.alerts.append(
+                    f"FD number went back from {fd_before} to {fd_now}: fiscal storage replaced?"
+                )
+            return None
+        is_receipt = job.task_type in RECEIPT_TASK_TYPES
+        try:
+            last = await self._caller.process(
+                {"type": "getLastFiscalParams", "forReceipt": is_receipt}
+            )
+        except RegisterError as error:
+            self._note_error(error)
+            raise _MustWait(_wait_reason(error), f"atol-{error.code}") from None
+        params = last.get("fiscalParams", {})
+        last_number = int(params.get("fiscalDocumentNumber", 0))
+        if last_number <= fd_before:
+            return None  # the FD growth was not this job (e.g. a shift we opened)
+        if is_receipt and "total" in task and "total" in params:
+            expected, found = Decimal(str(task["total"])), Decimal(str(params["total"]))
+            if expected != found:
+                reason = (
+                    f"the register's last receipt (FD {last_number}, total {found}) does not "
+                    f"match this job (total {expected}); check the register before retrying"
+                )
+                self._progress.alerts.append(f"job {job.id}: {reason}")
+                raise _MustWait(reason, "recovery-mismatch")
+        log.info("job %s was fiscalised before the interruption (FD %s)", job.id, last_number)
+        self._last_fd = None
+        await self._try_continue_print()
+        return {"fiscalParams": params, "warnings": last.get("warnings"), "recovered": True}
+
+    def _finish_fiscalized(self, job: Job, task: JsonDict, result: JsonDict) -> None:
+        params = result.get("fiscalParams") if isinstance(result, dict) else None
+        qr = None
+        if isinstance(params, dict) and job.task_type in RECEIPT_TASK_TYPES:
+            qr = qr_string(params, str(job.task_type))
+        if isinstance(params, dict) and "fiscalDocumentNumber" in params:
+            self._last_fd = int(params["fiscalDocumentNumber"])
+        warnings = result.get("warnings") if isinstance(result, dict) else None
+        if isinstance(warnings, dict) and warnings.get("notPrinted"):
+            self._progress.print_pending = True
+        self._journal.transition(Transition(job.id, JobState.FISCALIZED, result=result, qr=qr))
+        self._progress.processed += 1
+        self._progress.last_error = None
+        self._set_waiting(None)
+
+    def _finish_failed(self, job: Job, code: str, message: str) -> None:
+        log.warning("job %s failed: %s: %s", job.id, code, message)
+        self._journal.transition(
+            Transition(job.id, JobState.FAILED, error_code=code, error_message=message)
+        )
+        self._progress.last_error = f"{code}: {message}"
+
+    # -- shift policy ------------------------------------------------------------------
+
+    async def _fix_shift(self, code: int) -> None:
+        status = await self._caller.process({"type": "getShiftStatus"})
+        state = status.get("shiftStatus", {}).get("state", "closed")
+        operator = self._operator_fields()
+        if state == "expired" or (state == "opened" and code != 73):
+            if not self._settings.auto_close_expired_shift:
+                raise _MustWait(
+                    "the shift is older than 24 hours; close it with "
+                    "`kassa-appliance shift close` (shift.auto-close is off)",
+                    "shift-expired",
+                )
+            await self._caller.process({"type": "closeShift", **operator}, fiscal=True)
+            self._last_fd = None
+            state = "closed"
+        if state == "closed":
+            if not self._settings.auto_open_shift:
+                raise _MustWait(
+                    "the shift is closed; open it with `kassa-appliance shift open` "
+                    "(shift.auto-open is off)",
+                    "shift-closed",
+                )
+            await self._caller.process({"type": "openShift", **operator}, fiscal=True)
+            self._last_fd = None
+
+    def _operator_fields(self) -> JsonDict:
+        if self._settings.default_operator:
+            return {"operator": dict(self._settings.default_operator)}
+        return {}
+
+    # -- register queries ----------------------------------------------------------------
+
+    async def _last_fd_number(self) -> int:
+        if self._last_fd is not None:
+            return self._last_fd
+        self._last_fd = await self._query_last_fd()
+        return self._last_fd
+
+    async def _query_last_fd(self) -> int:
+        status = await self._caller.process({"type": "getFnStatus"})
+        return int(status["fnStatus"]["fiscalDocumentNumber"])
+
+    async def _try_continue_print(self, raise_wait: bool = False) -> None:
+        try:
+            await self._caller.process({"type": "continuePrint"})
+        except RegisterError as error:
+            self._progress.print_pending = True
+            if raise_wait and error.category is ErrorCategory.WAIT:
+                raise _MustWait(
+                    "a fiscalised document is waiting to be printed: " + _wait_reason(error),
+                    f"atol-{error.code}",
+                ) from None
+            return
+        self._progress.print_pending = False
+
+    # -- status --------------------------------------------------------------------------
+
+    def _note_error(self, error: RegisterError) -> None:
+        self._progress.last_error = f"atol-{error.code}: {error.description}"
+        if error.category is ErrorCategory.WAIT and error.code in _OFFLINE_CODES:
+            self._progress.register_online = False
+            self._opened = False
+
+    def _set_waiting(self, reason: str | None) -> None:
+        if self._progress.waiting != reason:
+            self._progress.waiting = reason
+            if reason:
+                log.info("queue waiting: %s", reason)
+        self._publish_status()
+
+    def _publish_status(self) -> None:
+        if not self._listeners:
+            return
+        status = self.status()
+        if status == self._last_status:
+            return
+        self._last_status = status
+        for listener in self._listeners:
+            listener(status)
+
+
+_FN_FAULT_CODES = frozenset({115, 116, 117, 118, 119, 120, 121, 137, 166})
+_OFFLINE_CODES = frozenset({1, 2, 3, 4})
+
+_WAIT_REASONS = {
+    44: "no paper: load a paper roll",
+    45: "the printer cover is open: close it",
+    46: "printer fault",
+    47: "printer mechanical fault",
+    55: "the register is busy",
+    114: "the printer is overheated",
+    1: "the register connection is not open",
+    2: "no connection to the register",
+    3: "the register port is busy (another program holds it)",
+    4: "the register port is not available",
+}
+
+
+def _wait_reason(error: RegisterError) -> str:
+    return _WAIT_REASONS.get(error.code, f"register says: {error.description}")

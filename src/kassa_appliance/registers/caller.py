@@ -1,0 +1,74 @@
+"""Runs a blocking register backend in its own worker thread, with a timeout.
+
+The event loop never waits on the driver directly: every call goes to a single-thread
+executor (one per register, so calls stay in order and the backend stays
+thread-confined). A call that outlives its timeout is reported as a lost connection —
+ambiguous for a fiscal task — and the thread is left to finish; the next call waits for
+it first, because a driver handle cannot serve two calls at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from typing import Any
+
+from kassa_appliance.registers.base import (
+    CONNECTION_LOST,
+    NO_CONNECTION,
+    JsonDict,
+    Register,
+    RegisterError,
+)
+
+
+class RegisterCaller:
+    def __init__(self, register: Register, timeout: float) -> None:
+        self.register = register
+        self.timeout = timeout
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"register-{register.name}"
+        )
+        self._stuck: concurrent.futures.Future[Any] | None = None
+
+    @property
+    def hung(self) -> bool:
+        """True while a call that timed out is still running in the worker thread."""
+        return self._stuck is not None and not self._stuck.done()
+
+    async def _settle_stuck_call(self) -> None:
+        if self._stuck is not None:
+            await asyncio.wrap_future(self._stuck)
+            self._stuck = None
+
+    async def run(self, func: Any, *args: Any, fiscal: bool = False, **kwargs: Any) -> Any:
+        if self.hung:
+            raise RegisterError(NO_CONNECTION, "register is still busy with a call that timed out")
+        self._stuck = None
+        future = self._executor.submit(func, *args, **kwargs)
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.timeout)
+        except TimeoutError:
+            self._stuck = future
+            code = CONNECTION_LOST if fiscal else NO_CONNECTION
+            raise RegisterError(
+                code, f"register did not answer within {self.timeout:g} s"
+            ) from None
+
+    async def process(
+        self, task: JsonDict, *, fiscal: bool = False, request_id: str | None = None
+    ) -> JsonDict:
+        result: JsonDict = await self.run(
+            self.register.process, task, fiscal=fiscal, request_id=request_id
+        )
+        return result
+
+    async def wait_until_free(self) -> None:
+        """Wait for a timed-out call to come back (used when stopping)."""
+        try:
+            await self._settle_stuck_call()
+        except Exception:
+            self._stuck = None
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
