@@ -178,11 +178,9 @@ def _run_task(args: argparse.Namespace, task: Any, source: str) -> int:
 
 
 def _print_qr(text: str) -> None:
-    try:
-        from kassa_appliance.tape import render_qr
-    except ImportError:
-        return
-    print(render_qr(text))
+    from kassa_appliance.tape import qr_lines
+
+    print("\n".join(qr_lines(text)))
 
 
 def cmd_print(args: argparse.Namespace) -> int:

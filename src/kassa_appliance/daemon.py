@@ -24,6 +24,8 @@ from kassa_appliance.config import Config, write_private_file
 from kassa_appliance.engine import Engine, EngineSettings, EngineStatus
 from kassa_appliance.journal import Journal
 from kassa_appliance.registers.factory import make_register
+from kassa_appliance.runtime import device_runtime  # H4: hotplug, READY/STATUS, health
+from kassa_appliance.watchdog import ServiceIntegration, Supervisor  # H4: sd_notify, watchdog
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +93,18 @@ def read_status_file(data_dir: Path) -> dict[str, object] | None:
 
 @contextlib.asynccontextmanager
 async def running_engine(
-    config: Config, data_dir: Path, settings: EngineSettings | None = None
+    config: Config,
+    data_dir: Path,
+    settings: EngineSettings | None = None,
+    supervisor: Supervisor | None = None,
 ) -> AsyncIterator[Engine]:
     """An engine working the journal in the background for the duration of the block."""
     journal = Journal(journal_path(data_dir))
     register = make_register(config, data_dir)
     engine = Engine(journal, register, settings or engine_settings(config))
     task = asyncio.create_task(engine.run(), name="engine")
+    if supervisor is not None:  # H4: a crashed engine task stops the watchdog pings
+        supervisor.watch_task("engine", task)
     try:
         yield engine
     finally:
@@ -112,11 +119,18 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    service = ServiceIntegration.from_env()  # H4
+    # H4: the watchdog keeps pinging until the engine has finished the job in flight.
     with engine_lock(data_dir):
-        async with running_engine(config, data_dir) as engine:
+        async with (
+            service.running(),
+            running_engine(config, data_dir, supervisor=service.supervisor) as engine,
+        ):
             engine.add_listener(lambda status: write_status_file(data_dir, status))
             write_status_file(data_dir, engine.status())
-            log.info("kassa-appliance running: %s", engine.status().summary())
-            await stop.wait()
-            log.info("stopping: finishing the job in flight")
+            async with device_runtime(engine, config, service):  # H4: sends READY=1
+                log.info("kassa-appliance running: %s", engine.status().summary())
+                await stop.wait()
+                service.reporter.stopping()  # H4: STOPPING=1
+                log.info("stopping: finishing the job in flight")
     return 0

@@ -238,6 +238,13 @@ class Engine:
                         self._journal.set_wait_reason(job.id, wait.code)
                     await self._serve_service_jobs_while_waiting(job)
                     await self._pause()
+                except Exception as error:
+                    # A bug or an unexpected driver answer: the job stays in the journal in
+                    # its state (so the FD check still guards it) and is retried after a pause.
+                    log.exception("job %s: unexpected error; will retry", job.id)
+                    self._progress.last_error = f"internal error: {error!r}"
+                    self._set_waiting(f"internal error on job {job.id}: {error!r}")
+                    await self._pause()
         finally:
             await self._caller.wait_until_free()
             if self._opened:

@@ -58,9 +58,12 @@ class RegisterCaller:
     async def process(
         self, task: JsonDict, *, fiscal: bool = False, request_id: str | None = None
     ) -> JsonDict:
-        result: JsonDict = await self.run(
-            self.register.process, task, fiscal=fiscal, request_id=request_id
-        )
+        if request_id is None:
+            result: JsonDict = await self.run(self.register.process, task, fiscal=fiscal)
+        else:
+            result = await self.run(
+                self.register.process, task, fiscal=fiscal, request_id=request_id
+            )
         return result
 
     async def wait_until_free(self) -> None:

@@ -1,0 +1,19 @@
+"""`make bench`: every benchmark in turn; each prints its own figures and targets."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = ("bench.throughput",)
+
+
+def main() -> None:
+    for name in BENCHMARKS:
+        print(f"== {name}", flush=True)
+        importlib.import_module(name).main([])
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
