@@ -22,6 +22,7 @@ import json
 import logging
 import sys
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,11 @@ DEFAULT_WAIT_SECONDS = 120.0
 DAEMON_POLL_SECONDS = 0.2
 
 # Modules that contribute subcommands: each exposes register_cli(subparsers).
-SUBCOMMAND_MODULES: tuple[str, ...] = ("kassa_appliance.demo",)
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "kassa_appliance.demo",
+    "kassa_appliance.registers.simulator_cli",
+    "kassa_appliance.emulator.cli",
+)
 
 
 def _read_task(source: str) -> Any:
@@ -120,7 +125,7 @@ def describe_job(job: Job) -> str:
                 fn=params.get("fnNumber"),
                 shift=params.get("shiftNumber"),
                 receipt=params.get("fiscalReceiptNumber", "-"),
-                total=params.get("total", "-"),
+                total=_money(params.get("total")),
             )
         )
     elif job.result:
@@ -128,6 +133,13 @@ def describe_job(job: Job) -> str:
     if job.qr:
         lines.append(f"  QR: {job.qr}")
     return "\n".join(lines)
+
+
+def _money(value: object) -> str:
+    """Driver JSON carries money as numbers; show it the way a receipt does."""
+    if value is None:
+        return "-"
+    return f"{Decimal(str(value)):.2f}"
 
 
 def job_exit_code(job: Job) -> int:

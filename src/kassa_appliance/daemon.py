@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
+from kassa_appliance.bitrix.link import bitrix_link
 from kassa_appliance.config import Config, write_private_file
 from kassa_appliance.engine import Engine, EngineSettings, EngineStatus
 from kassa_appliance.journal import Journal
@@ -128,7 +129,10 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
         ):
             engine.add_listener(lambda status: write_status_file(data_dir, status))
             write_status_file(data_dir, engine.status())
-            async with device_runtime(engine, config, service):  # H4: sends READY=1
+            async with (
+                device_runtime(engine, config, service),  # sends READY=1
+                bitrix_link(config, data_dir, engine),
+            ):
                 log.info("kassa-appliance running: %s", engine.status().summary())
                 await stop.wait()
                 service.reporter.stopping()  # H4: STOPPING=1

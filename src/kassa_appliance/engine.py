@@ -145,6 +145,10 @@ class Engine:
         self._listeners: list[StatusListener] = []
         self._last_status: EngineStatus | None = None
         self._retry_delay = self._settings.retry_interval
+        self._prepared_task: tuple[str, JsonDict] | None = None
+        """(job id, driver task) validated ahead while batching, so it is parsed once."""
+        self._prepared: tuple[str, int | None] | None = None
+        """(job id, fd_before) of a job committed as fiscalizing but not yet sent."""
 
     # -- public surface ----------------------------------------------------------------
 
@@ -331,9 +335,15 @@ class Engine:
             self._changed.set()
             self._publish_status()
 
-    def _prepare(self, job: Job) -> JsonDict | None:
-        """Validate the stored task; a malformed one fails the job with the reason."""
-        raw = job.task
+    def _prepare_quietly(self, job: Job) -> JsonDict | None:
+        """The driver task of a valid job, or None (failing it is left to _prepare)."""
+        try:
+            return to_driver_json(parse_task(self._with_defaults(job.task)))
+        except TaskValidationError:
+            return None
+
+    def _with_defaults(self, raw: object) -> object:
+        """Fill operator and taxation from the configuration where the task has none."""
         if isinstance(raw, dict) and raw.get("type") in _OPERATOR_TASKS:
             raw = dict(raw)
             if "operator" not in raw and self._settings.default_operator:
@@ -344,6 +354,15 @@ class Engine:
                 and self._settings.default_taxation
             ):
                 raw["taxationType"] = self._settings.default_taxation
+        return raw
+
+    def _prepare(self, job: Job) -> JsonDict | None:
+        """Validate the stored task; a malformed one fails the job with the reason."""
+        cached = self._prepared_task
+        self._prepared_task = None
+        if cached is not None and cached[0] == job.id:
+            return cached[1]
+        raw = self._with_defaults(job.task)
         try:
             task = parse_task(raw)
         except TaskValidationError as error:
@@ -397,17 +416,32 @@ class Engine:
 
     async def _fiscalise(self, job: Job, task: JsonDict) -> None:
         known_not_done = job.state is JobState.RECEIVED
+        prepared = self._prepared
+        self._prepared = None
+        # Committed as `fiscalizing` together with the previous job's result, and nothing
+        # has been sent for it since: skip straight to sending it.
+        skip_transition = (
+            prepared is not None
+            and prepared == (job.id, job.fd_before)
+            and job.state is JobState.FISCALIZING
+            and self._last_fd == job.fd_before
+        )
         while not self._stopping:
-            if not known_not_done:
-                recovered = await self._recover(job, task)
-                if recovered is not None:
-                    self._finish_fiscalized(job, task, recovered)
-                    return
-            known_not_done = False
-            fd_before = await self._last_fd_number()
-            job = self._journal.transition(
-                Transition(job.id, JobState.FISCALIZING, fd_before=fd_before, count_attempt=True)
-            )
+            if skip_transition:
+                skip_transition = False
+            else:
+                if not known_not_done:
+                    recovered = await self._recover(job, task)
+                    if recovered is not None:
+                        self._finish_fiscalized(job, task, recovered)
+                        return
+                known_not_done = False
+                fd_before = await self._last_fd_number()
+                job = self._journal.transition(
+                    Transition(
+                        job.id, JobState.FISCALIZING, fd_before=fd_before, count_attempt=True
+                    )
+                )
             try:
                 result = await self._caller.process(task, fiscal=True, request_id=job.id)
             except RegisterError as error:
@@ -490,10 +524,47 @@ class Engine:
         warnings = result.get("warnings") if isinstance(result, dict) else None
         if isinstance(warnings, dict) and warnings.get("notPrinted"):
             self._progress.print_pending = True
-        self._journal.transition(Transition(job.id, JobState.FISCALIZED, result=result, qr=qr))
+        done = Transition(job.id, JobState.FISCALIZED, result=result, qr=qr)
+        following = self._next_to_prepare(job) if self._last_fd is not None else None
+        if following is None:
+            self._journal.transition(done)
+        else:
+            # One commit records this job's result and moves the next receipt to
+            # `fiscalizing` with the FD number we now know: durable before it is sent.
+            self._journal.apply(
+                [
+                    done,
+                    Transition(
+                        following.id,
+                        JobState.FISCALIZING,
+                        fd_before=self._last_fd,
+                        count_attempt=True,
+                    ),
+                ]
+            )
+            self._prepared = (following.id, self._last_fd)
         self._progress.processed += 1
         self._progress.last_error = None
         self._set_waiting(None)
+
+    def _next_to_prepare(self, finishing: Job) -> Job | None:
+        """The queue head after ``finishing``, if it is a fresh, valid receipt."""
+        if self._stopping or self._progress.print_pending or not self._available.is_set():
+            return None
+        head = self._journal.next_pending()
+        if head is not None and head.id == finishing.id:
+            head = self._journal.next_pending(after_seq=finishing.seq)
+        if (
+            head is None
+            or head.state is not JobState.RECEIVED
+            or head.task_type not in RECEIPT_TASK_TYPES
+        ):
+            return None
+        driver_task = self._prepare_quietly(head)
+        if driver_task is None:
+            return None
+        self._prepared_task = (head.id, driver_task)
+        return head
 
     def _finish_failed(self, job: Job, code: str, message: str) -> None:
         log.warning("job %s failed: %s: %s", job.id, code, message)

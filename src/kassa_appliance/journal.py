@@ -28,12 +28,13 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 JsonDict = dict[str, Any]
+_T = TypeVar("_T")
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
@@ -147,6 +148,10 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_unreported ON jobs(needs_report, reported_at, state);
     """,
 )
+
+
+def _first(value: _T | None, fallback: _T | None) -> _T | None:
+    return fallback if value is None else value
 
 
 def _loads(text: str | None) -> Any:
@@ -308,6 +313,47 @@ class Journal:
                     created.append(job_id)
         return created
 
+    def submit_failed(
+        self,
+        job_id: str,
+        task: Any,
+        *,
+        source: str,
+        error_code: str,
+        error_message: str,
+        reply: JsonDict | None = None,
+        created_by: int | None = None,
+        needs_report: bool = False,
+    ) -> tuple[Job, bool]:
+        """Store a job that is refused before it could ever reach the register.
+
+        One insert, already ``failed``: no moment exists in which the engine could pick
+        it up. A known id is left as it is (``False``), like :meth:`submit`.
+        """
+        now = time.time()
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO jobs (id, task, state, source, reply, created_by,"
+                " needs_report, error_code, error_message, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    job_id,
+                    _dumps(task),
+                    JobState.FAILED.value,
+                    source,
+                    None if reply is None else _dumps(reply),
+                    created_by,
+                    int(needs_report),
+                    error_code,
+                    error_message,
+                    now,
+                    now,
+                ),
+            )
+        job = self.get(job_id)
+        assert job is not None
+        return job, bool(cursor.rowcount)
+
     def apply(self, transitions: Sequence[Transition]) -> list[Job]:
         """Apply transitions atomically in one committed transaction; returns new jobs."""
         now = time.time()
@@ -341,9 +387,20 @@ class Journal:
                         change.job_id,
                     ),
                 )
-                job = self._get(change.job_id)
-                assert job is not None
-                updated.append(job)
+                updated.append(
+                    replace(
+                        current,
+                        state=change.state,
+                        fd_before=_first(change.fd_before, current.fd_before),
+                        result=_first(change.result, current.result),
+                        qr=_first(change.qr, current.qr),
+                        error_code=_first(change.error_code, current.error_code),
+                        error_message=_first(change.error_message, current.error_message),
+                        wait_reason=change.wait_reason,
+                        attempts=current.attempts + int(change.count_attempt),
+                        updated_at=now,
+                    )
+                )
         return updated
 
     def transition(self, change: Transition) -> Job:
