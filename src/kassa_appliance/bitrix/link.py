@@ -1,0 +1,106 @@
+"""The whole Bitrix24 link for the daemon in one context manager::
+
+    async with bitrix_link(config, data_dir, engine):
+        ...  # jobs flow in (doorbell + reconciliation), results flow back
+
+It builds the REST client (OAuth with ``<data_dir>/tokens.json``, or an inbound webhook
+for REST-only use), the :class:`~kassa_appliance.bitrix.jobs.JobLink` and — with OAuth —
+the Push&Pull client whose ``kassa.job`` doorbells and (re)connects drive the link. With no
+Bitrix24 settings it does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from kassa_appliance.bitrix.auth import (
+    TOKEN_FILE_NAME,
+    Auth,
+    OAuthAuth,
+    OAuthCredentials,
+    TokenFile,
+    WebhookAuth,
+)
+from kassa_appliance.bitrix.jobs import EngineAdapter, EnginePort, JobLink
+from kassa_appliance.bitrix.pull import PullClient, PullMessage, doorbell
+from kassa_appliance.bitrix.rest import RestClient
+from kassa_appliance.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def make_auth(config: Config, data_dir: Path) -> Auth | None:
+    """OAuth when client id/secret are set, else a webhook, else None (no link)."""
+    bitrix = config.bitrix
+    if bitrix.portal and bitrix.client_id and bitrix.client_secret:
+        credentials = OAuthCredentials(
+            portal=bitrix.portal,
+            client_id=bitrix.client_id,
+            client_secret=bitrix.client_secret.get_secret_value(),
+            refresh_token=(
+                bitrix.refresh_token.get_secret_value() if bitrix.refresh_token else None
+            ),
+            token_url=bitrix.token_url,
+        )
+        return OAuthAuth(credentials, TokenFile(data_dir / TOKEN_FILE_NAME))
+    if bitrix.webhook:
+        return WebhookAuth(bitrix.webhook.get_secret_value())
+    return None
+
+
+def engine_status_dict(engine: Any) -> Callable[[], dict[str, Any]]:
+    def status() -> dict[str, Any]:
+        try:
+            return dict(asdict(engine.status()))
+        except Exception:  # a status snapshot must never break the heartbeat
+            return {}
+
+    return status
+
+
+@contextlib.asynccontextmanager
+async def bitrix_link(
+    config: Config, data_dir: Path, engine: EnginePort
+) -> AsyncIterator[JobLink | None]:
+    auth = make_auth(config, data_dir)
+    if auth is None:
+        log.info("no Bitrix24 link configured")
+        yield None
+        return
+    rest = RestClient(auth)
+    link = JobLink(
+        rest,
+        EngineAdapter(engine),
+        kassa_id=config.kassa.id,
+        allowed_users=frozenset(config.bitrix.allowed_users),
+        device_status=engine_status_dict(engine),
+    )
+
+    async def on_message(message: PullMessage) -> None:
+        bell = doorbell(message)
+        if bell is not None:
+            job_id, kassa = bell
+            await link.on_doorbell({"job": job_id, "kassa": kassa})
+
+    async def fetch_config() -> Any:
+        return await rest.result("pull.application.config.get", {"CACHE": "N"})
+
+    tasks = [asyncio.create_task(link.run(), name="bitrix-jobs")]
+    if isinstance(auth, OAuthAuth):  # Push&Pull needs application auth
+        pull = PullClient(fetch_config, on_message, on_connect=link.on_connect)
+        tasks.append(asyncio.create_task(pull.run(), name="bitrix-pull"))
+    else:
+        log.warning("Bitrix24 webhook configured: no Push&Pull, jobs found by polling only")
+    try:
+        yield link
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await rest.aclose()

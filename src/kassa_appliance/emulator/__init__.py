@@ -1,0 +1,1 @@
+"""Bitrix24 portal and push server emulator (tests, demo, benchmarks)."""

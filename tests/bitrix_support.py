@@ -1,0 +1,36 @@
+"""Shared helpers for the Bitrix24 REST/jobs tests (H6): a loopback emulator and clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kassa_appliance.bitrix.auth import OAuthAuth, OAuthCredentials, TokenFile
+from kassa_appliance.bitrix.rest import RestClient, RetryPolicy
+from kassa_appliance.emulator.app import Emulator
+
+FAST_RETRY = RetryPolicy(attempts=4, rate_limit_attempts=12, base_delay=0.002, max_delay=0.02)
+
+
+def oauth_credentials(pairing: dict[str, Any]) -> OAuthCredentials:
+    return OAuthCredentials(
+        portal=pairing["portal"],
+        client_id=pairing["client_id"],
+        client_secret=pairing["client_secret"],
+        refresh_token=pairing["refresh_token"],
+        token_url=pairing["token_url"],
+    )
+
+
+def oauth_client(
+    emulator: Emulator,
+    token_path: Path,
+    *,
+    pairing: dict[str, Any] | None = None,
+    retry: RetryPolicy = FAST_RETRY,
+    **auth_options: Any,
+) -> RestClient:
+    """A REST client paired with the emulator's admin (or the given pairing)."""
+    pairing = pairing or emulator.credentials()
+    auth = OAuthAuth(oauth_credentials(pairing), TokenFile(token_path), **auth_options)
+    return RestClient(auth, retry=retry)
