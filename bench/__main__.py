@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("bench.throughput",)
+BENCHMARKS = ("bench.throughput", "bench.startup")
 
 
 def main() -> None:

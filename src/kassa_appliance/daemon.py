@@ -24,9 +24,14 @@ from kassa_appliance.bitrix.link import bitrix_link
 from kassa_appliance.config import Config, write_private_file
 from kassa_appliance.engine import Engine, EngineSettings, EngineStatus
 from kassa_appliance.journal import Journal
-from kassa_appliance.registers.factory import make_register
+from kassa_appliance.registers.factory import RegisterNotConfigured, make_register, require_driver
 from kassa_appliance.runtime import device_runtime  # H4: hotplug, READY/STATUS, health
-from kassa_appliance.watchdog import ServiceIntegration, Supervisor  # H4: sd_notify, watchdog
+from kassa_appliance.watchdog import (
+    Health,
+    HealthState,
+    ServiceIntegration,
+    Supervisor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +125,11 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    service = ServiceIntegration.from_env()  # H4
+    service = ServiceIntegration.from_env()
+    try:
+        require_driver(config)
+    except RegisterNotConfigured as error:
+        return await _run_unconfigured(service, str(error), stop)
     # H4: the watchdog keeps pinging until the engine has finished the job in flight.
     with engine_lock(data_dir):
         async with (
@@ -137,4 +146,21 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
                 await stop.wait()
                 service.reporter.stopping()  # H4: STOPPING=1
                 log.info("stopping: finishing the job in flight")
+    return 0
+
+
+async def _run_unconfigured(service: ServiceIntegration, reason: str, stop: asyncio.Event) -> int:
+    """Stay up, READY and blocked, until `snap set` gives a driver and restarts us.
+
+    Exiting would only make systemd restart the daemon in a loop; staying up keeps the
+    watchdog fed and shows the reason in `snap info` health and `systemctl status`.
+    """
+    log.error("not running jobs: %s", reason)
+    async with service.running():
+        service.notifier.send("READY=1", f"STATUS=not running jobs: {reason}")
+        await service.reporter.set_health(
+            Health(HealthState.BLOCKED, "register-unconfigured", "register.driver is not set")
+        )
+        await stop.wait()
+        service.reporter.stopping()
     return 0
