@@ -1,10 +1,14 @@
 """`kassa-appliance demo`: the appliance on its embedded default, showing receipts print.
 
 It uses the simulated register (everything it prints is marked as not a fiscal
-document) in a fresh state directory, sends the sample tasks shipped in
-``kassa_appliance/samples`` through the journal and the engine exactly as production
-jobs go, and shows the paper tape, each job's outcome and its QR code. One sample is
-deliberately malformed to show how a bad command is refused with its reason.
+document) in a fresh state directory and the sample tasks shipped in
+``kassa_appliance/samples``, and shows the paper tape, each job's outcome and its QR code.
+One sample is deliberately malformed to show how a bad command is refused with its reason.
+
+By default it runs the full path (:mod:`kassa_appliance.demo_bitrix`): a loopback Bitrix24
+portal emulator, the daemon as a subprocess, jobs stored in Bitrix24 and rung in over
+Push&Pull, results read back from Bitrix24. ``--local`` runs the jobs through the journal
+and the engine in this process instead, without Bitrix24.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ def sample_tasks() -> list[tuple[str, Any]]:
     return [(entry.name, json.loads(entry.read_text(encoding="utf-8"))) for entry in entries]
 
 
-async def run_demo(data_dir: Path, print_delay: float, line_width: int) -> int:
+async def run_local_demo(data_dir: Path, print_delay: float, line_width: int) -> int:
     from kassa_appliance.cli import describe_job
     from kassa_appliance.registers.simulator import SimulatorRegister
 
@@ -77,24 +81,63 @@ async def run_demo(data_dir: Path, print_delay: float, line_width: int) -> int:
     return 0
 
 
+def _run_in(data_dir: Path, args: argparse.Namespace, keep_state: bool) -> int:
+    if args.local:
+        return asyncio.run(run_local_demo(data_dir, args.print_delay, args.width))
+    from kassa_appliance.demo_bitrix import DemoSettings, run_full_demo
+
+    settings = DemoSettings(
+        root=data_dir,
+        print_delay=args.print_delay,
+        job_timeout=args.job_timeout,
+        keep_state=keep_state,
+    )
+    return asyncio.run(run_full_demo(settings, sample_tasks()))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.demo_dir is not None:
-        return asyncio.run(run_demo(args.demo_dir, args.print_delay, args.width))
+        return _run_in(args.demo_dir, args, keep_state=True)
     with tempfile.TemporaryDirectory(prefix="kassa-demo-") as folder:
-        return asyncio.run(run_demo(Path(folder), args.print_delay, args.width))
+        return _run_in(Path(folder), args, keep_state=False)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds >= 0")
+    return value
 
 
 def register_cli(subparsers: Any) -> None:
     demo = subparsers.add_parser(
-        "demo", help="run the appliance on the simulated register with sample receipts"
+        "demo",
+        help="run the appliance on the simulated register with sample receipts sent through "
+        "a loopback Bitrix24 portal emulator",
+    )
+    demo.add_argument(
+        "--local",
+        action="store_true",
+        help="run the jobs through the journal and engine in this process, without Bitrix24",
+    )
+    demo.add_argument(
+        "--job-timeout",
+        type=_seconds,
+        default=60.0,
+        help="seconds to wait for each job's outcome in Bitrix24 (default %(default)s)",
     )
     demo.add_argument(
         "--print-delay",
-        type=float,
+        type=_seconds,
         default=DEMO_PRINT_DELAY,
         help="seconds the simulated printer spends on each document (default %(default)s)",
     )
-    demo.add_argument("--width", type=int, choices=[32, 48], default=32, help="tape width")
+    demo.add_argument(
+        "--width", type=int, choices=[32, 48], default=32, help="tape width (--local only)"
+    )
     demo.add_argument(
         "--demo-dir",
         type=Path,

@@ -229,7 +229,8 @@ class Engine:
             while not self._stopping:
                 job = self._journal.next_pending()
                 if job is None:
-                    self._set_waiting(None)
+                    if self._opened:
+                        self._set_waiting(None)
                     await self._idle()
                     continue
                 try:
@@ -259,6 +260,16 @@ class Engine:
     # -- the queue -----------------------------------------------------------------------
 
     async def _idle(self) -> None:
+        if not self._opened and self._available.is_set():
+            # Connect while idle, so status shows the register's real state before the
+            # first job arrives; a missing register is retried with back-off.
+            try:
+                await self._ensure_ready()
+            except _MustWait as wait:
+                self._set_waiting(wait.reason)
+                await self._pause()
+                return
+            self._retry_delay = self._settings.retry_interval
         self._wake.clear()
         if self._progress.print_pending:
             await self._try_continue_print()
