@@ -1,0 +1,660 @@
+"""The snap hooks (install, configure, post-refresh) against a fake `snapctl` on PATH.
+
+The fake keeps the snap's configuration in a JSON file, parses `set` values the way snapd
+does (JSON if it parses, else a string), prints `get -d` documents with only the keys that
+are set, and logs every call, so the tests see exactly what a hook asked snapd to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kassa_appliance.config import CONFIG_FILE_NAME, load_config
+from kassa_appliance.daemon import journal_path
+from kassa_appliance.hooks.configure import DRIVER_UNSET_CODE, DRIVER_UNSET_HEALTH, configure
+from kassa_appliance.hooks.install import seed_defaults
+from kassa_appliance.hooks.post_refresh import MigrationError, post_refresh
+from kassa_appliance.hooks.settings import SNAP_KEYS, InvalidSettings
+from kassa_appliance.hooks.snapctl import Snapctl
+from kassa_appliance.journal import SCHEMA_VERSION as JOURNAL_SCHEMA
+from kassa_appliance.journal import Journal
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICE = "kassa-appliance.daemon"
+SECRET = "Zk3q9VbN7xP2mL5tR8wY"
+TOKEN = "4f1b7c2e9a0d3f6b8e5c1a7d2f9b0e3c"
+WEBHOOK = "https://example.bitrix24.ru/rest/1/abcdef0123456789/"
+
+FAKE_SNAPCTL = """#!{python} -IS
+import json, os, sys
+from pathlib import Path
+
+state = Path(os.environ["FAKE_SNAPCTL_DIR"])
+store_path = state / "config.json"
+store = json.loads(store_path.read_text()) if store_path.exists() else {{}}
+args = sys.argv[1:]
+with open(state / "calls.jsonl", "a") as log:
+    log.write(json.dumps(args) + "\\n")
+
+
+def lookup(key):
+    node = store
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None, False
+        node = node[part]
+    return node, True
+
+
+def put(key, value):
+    parts = key.split(".")
+    node = store
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {{}}
+        node = node[part]
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+
+
+command, rest = args[0], args[1:]
+if command == "get":
+    keys = [arg for arg in rest if not arg.startswith("-")]
+    if not keys:
+        sys.exit("error: get which option?")
+    found = {{key: value for key in keys for value, ok in [lookup(key)] if ok}}
+    if "-d" in rest or len(keys) > 1:
+        print(json.dumps(found, indent="\\t"))
+    else:
+        value = found.get(keys[0], "")
+        print(value if isinstance(value, str) else json.dumps(value))
+elif command in ("set", "unset"):
+    for item in rest:
+        if command == "unset" or item.endswith("!"):
+            put(item.rstrip("!"), None)
+            continue
+        key, _, raw = item.partition("=")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        put(key, value)
+    store_path.write_text(json.dumps(store))
+elif command not in ("restart", "start", "stop", "set-health"):
+    sys.exit("error: unknown command " + command)
+"""
+
+
+class FakeSnapd:
+    """The test's side of the fake: acts as `snap set` and reads what the hooks did."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+
+    @property
+    def store(self) -> dict[str, Any]:
+        path = self.state / "config.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def snap_set(self, *assignments: str) -> None:
+        """Like `snap set kassa-appliance key=value…` (JSON when it parses, else text)."""
+        store = self.store
+        for assignment in assignments:
+            key, _, raw = assignment.partition("=")
+            try:
+                value: Any = json.loads(raw)
+            except ValueError:
+                value = raw
+            group, sub = key.split(".", 1) if "." in key else (key, None)
+            if sub is None:
+                store[group] = value
+            else:
+                if not isinstance(store.get(group), dict):
+                    store[group] = {}
+                store[group][sub] = value
+        (self.state / "config.json").write_text(json.dumps(store))
+
+    def calls(self, command: str | None = None) -> list[list[str]]:
+        path = self.state / "calls.jsonl"
+        if not path.exists():
+            return []
+        calls = [json.loads(line) for line in path.read_text().splitlines()]
+        return [call for call in calls if command is None or call[0] == command]
+
+    def forget_calls(self) -> None:
+        (self.state / "calls.jsonl").unlink(missing_ok=True)
+
+
+@pytest.fixture
+def snapd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSnapd:
+    """A fake `snapctl` first on PATH, with an empty configuration."""
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    script = bin_dir / "snapctl"
+    script.write_text(FAKE_SNAPCTL.format(python=sys.executable), encoding="utf-8")
+    script.chmod(0o755)
+    state = tmp_path / "snapctl-state"
+    state.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SNAPCTL_DIR", str(state))
+    return FakeSnapd(state)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "snap-data"
+    path.mkdir()
+    return path
+
+
+def run_configure(data_dir: Path) -> tuple[bool, bool]:
+    outcome = configure(Snapctl(), data_dir, service=SERVICE)
+    return outcome.written, outcome.restarted
+
+
+def config_json(data_dir: Path) -> dict[str, Any]:
+    data = json.loads((data_dir / CONFIG_FILE_NAME).read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+# -- configure: every key, valid -----------------------------------------------------------
+
+VALID_VALUES = [
+    (
+        "bitrix.portal=https://example.bitrix24.ru/",
+        "bitrix",
+        "portal",
+        "https://example.bitrix24.ru",
+    ),
+    (
+        "bitrix.client-id=local.5f1a2b3c4d5e6f.12345678",
+        "bitrix",
+        "client_id",
+        "local.5f1a2b3c4d5e6f.12345678",
+    ),
+    (f"bitrix.client-secret={SECRET}", "bitrix", "client_secret", SECRET),
+    (f"bitrix.refresh-token={TOKEN}", "bitrix", "refresh_token", TOKEN),
+    (f"bitrix.webhook={WEBHOOK}", "bitrix", "webhook", WEBHOOK),
+    ("bitrix.allowed-users=1,17,42", "bitrix", "allowed_users", [1, 17, 42]),
+    ("bitrix.allowed-users=42", "bitrix", "allowed_users", [42]),
+    ("bitrix.allowed-users=[1, 17, 1]", "bitrix", "allowed_users", [1, 17]),
+    ("kassa.id=shop-7", "kassa", "id", "shop-7"),
+    ("kassa.id=7", "kassa", "id", "7"),
+    ("register.driver=fptr10", "register", "driver", "fptr10"),
+    ("register.driver=webrequests", "register", "driver", "webrequests"),
+    ("register.driver=simulator", "register", "driver", "simulator"),
+    ("register.usb-path=1-1.3", "register", "usb_path", "1-1.3"),
+    ("register.usb-path=auto", "register", "usb_path", "auto"),
+    (
+        "register.lib-path=/var/snap/kassa-appliance/common/libfptr10.so",
+        "register",
+        "lib_path",
+        "/var/snap/kassa-appliance/common/libfptr10.so",
+    ),
+    ("register.url=http://192.168.1.50:16732", "register", "url", "http://192.168.1.50:16732"),
+    ("operator.name=Иванова А.В.", "operator", "name", "Иванова А.В."),
+    ("operator.vatin=500100732259", "operator", "vatin", "500100732259"),
+    ("operator.vatin=7707083893", "operator", "vatin", "7707083893"),
+    ("company.taxation=usnIncome", "company", "taxation", "usnIncome"),
+    ("shift.auto-open=false", "shift", "auto_open", False),
+    ("shift.auto-close=false", "shift", "auto_close", False),
+    ("shift.auto-open=true", "shift", "auto_open", True),
+    ("log.level=debug", "log", "level", "debug"),
+]
+
+
+@pytest.mark.parametrize(("assignment", "section", "field", "expected"), VALID_VALUES)
+def test_configure_accepts_valid_value(
+    snapd: FakeSnapd, data_dir: Path, assignment: str, section: str, field: str, expected: Any
+) -> None:
+    snapd.snap_set(assignment)
+    run_configure(data_dir)
+    assert config_json(data_dir)[section][field] == expected
+    assert load_config(data_dir, on_device=True) is not None  # the daemon can read it
+
+
+def test_every_snap_key_has_a_valid_value_case() -> None:
+    covered = {assignment.split("=", 1)[0] for assignment, *_ in VALID_VALUES}
+    assert covered == {key.name for key in SNAP_KEYS}
+
+
+def test_configure_without_keys_writes_an_unconfigured_register(
+    snapd: FakeSnapd, data_dir: Path
+) -> None:
+    assert run_configure(data_dir) == (True, False)
+    assert config_json(data_dir)["register"]["driver"] is None
+    assert config_json(data_dir)["schema"] == 1
+    assert snapd.calls("set-health") == [
+        ["set-health", "blocked", DRIVER_UNSET_HEALTH, f"--code={DRIVER_UNSET_CODE}"]
+    ]
+    assert 7 <= len(DRIVER_UNSET_HEALTH) <= 70  # snapd's limits for a health message
+
+
+def test_config_file_is_private(snapd: FakeSnapd, data_dir: Path) -> None:
+    snapd.snap_set(f"bitrix.client-secret={SECRET}", "register.driver=fptr10")
+    run_configure(data_dir)
+    assert stat.S_IMODE((data_dir / CONFIG_FILE_NAME).stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("assignment", ['log.level=""', "log.level=null"])
+def test_empty_or_null_value_means_default(
+    snapd: FakeSnapd, data_dir: Path, assignment: str
+) -> None:
+    snapd.snap_set(assignment)
+    run_configure(data_dir)
+    assert config_json(data_dir)["log"]["level"] == "info"
+
+
+# -- configure: every key, invalid, with the exact message ---------------------------------
+
+INVALID_VALUES = [
+    (
+        "bitrix.portal=http://example.bitrix24.ru",
+        'bitrix.portal: "http://example.bitrix24.ru" is not an https URL; '
+        "expected e.g. https://example.bitrix24.ru",
+    ),
+    (
+        "bitrix.portal=http://127.0.0.1:8080",
+        'bitrix.portal: "http://127.0.0.1:8080" is not an https URL; '
+        "expected e.g. https://example.bitrix24.ru",
+    ),
+    (
+        "bitrix.portal=https://example.bitrix24.ru/crm/deal/",
+        'bitrix.portal: "https://example.bitrix24.ru/crm/deal/" is not a portal address; '
+        "expected e.g. https://example.bitrix24.ru (no path)",
+    ),
+    (
+        "bitrix.client-id=my app",
+        'bitrix.client-id: "my app" is not a valid client id; expected the application\'s '
+        "client_id, e.g. local.5f1a2b3c4d5e6f.12345678",
+    ),
+    (
+        "bitrix.client-secret=s3cr3t",
+        "bitrix.client-secret: value is too short; expected at least 16 characters",
+    ),
+    (
+        "bitrix.client-secret=s3cr3t s3cr3t s3cr3t",
+        "bitrix.client-secret: value contains spaces or control characters; "
+        "expected the value as issued",
+    ),
+    (
+        "bitrix.refresh-token=t0k3n",
+        "bitrix.refresh-token: value is too short; expected at least 16 characters",
+    ),
+    (
+        "bitrix.webhook=https://example.bitrix24.ru/rest/1/",
+        "bitrix.webhook: value is not an inbound webhook URL; "
+        "expected https://<portal>/rest/<user id>/<code>/",
+    ),
+    (
+        "bitrix.webhook=http://example.bitrix24.ru/rest/1/s3cr3tc0de/",
+        "bitrix.webhook: value is not an inbound webhook URL; "
+        "expected https://<portal>/rest/<user id>/<code>/",
+    ),
+    (
+        "bitrix.allowed-users=1,x",
+        'bitrix.allowed-users: "1,x" is not allowed; '
+        "expected comma-separated Bitrix24 user ids, e.g. 1,17,42",
+    ),
+    (
+        "bitrix.allowed-users=0",
+        "bitrix.allowed-users: 0 is not allowed; "
+        "expected comma-separated Bitrix24 user ids, e.g. 1,17,42",
+    ),
+    (
+        "kassa.id=shop one",
+        'kassa.id: "shop one" is not allowed; expected 1-64 letters, digits, dashes or '
+        "underscores starting with a letter or digit",
+    ),
+    (
+        "register.driver=foo",
+        'register.driver: "foo" is not allowed; expected one of simulator, fptr10, webrequests',
+    ),
+    (
+        "register.usb-path=/dev/ttyACM0",
+        'register.usb-path: "/dev/ttyACM0" is not allowed; '
+        "expected auto or a USB port path such as 1-1.3",
+    ),
+    (
+        "register.lib-path=libfptr10.so",
+        'register.lib-path: "libfptr10.so" is not an absolute path; '
+        "expected e.g. /var/snap/kassa-appliance/common/libfptr10.so",
+    ),
+    (
+        "register.url=ftp://atol.local",
+        'register.url: "ftp://atol.local" is not an http(s) URL; '
+        "expected e.g. http://127.0.0.1:16732",
+    ),
+    (
+        "operator.name=" + "Я" * 65,
+        f'operator.name: "{"Я" * 65}" is too long; expected at most 64 characters',
+    ),
+    (
+        "operator.vatin=12345",
+        "operator.vatin: 12345 is not a valid INN; expected 10 or 12 digits",
+    ),
+    (
+        "operator.vatin=500100732258",
+        "operator.vatin: 500100732258 is not a valid INN; its check digits do not match",
+    ),
+    (
+        "operator.vatin=7707083894",
+        "operator.vatin: 7707083894 is not a valid INN; its check digits do not match",
+    ),
+    (
+        "company.taxation=usn",
+        'company.taxation: "usn" is not allowed; '
+        "expected one of osn, usnIncome, usnIncomeOutcome, esn, patent",
+    ),
+    ("shift.auto-open=yes", 'shift.auto-open: "yes" is not allowed; expected true or false'),
+    ("shift.auto-close=1", "shift.auto-close: 1 is not allowed; expected true or false"),
+    (
+        "log.level=verbose",
+        'log.level: "verbose" is not allowed; expected one of debug, info, warning, error',
+    ),
+    (
+        "register.drvier=fptr10",
+        "register.drvier: unknown key; expected one of register.driver, register.usb-path, "
+        "register.lib-path, register.url",
+    ),
+    (
+        "register=fptr10",
+        'register: "fptr10" is not allowed; expected a group of keys (register.driver, '
+        "register.usb-path, register.lib-path, register.url)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("assignment", "message"), INVALID_VALUES)
+def test_configure_rejects_invalid_value_with_exact_message(
+    snapd: FakeSnapd, data_dir: Path, assignment: str, message: str
+) -> None:
+    snapd.snap_set(assignment)
+    with pytest.raises(InvalidSettings) as raised:
+        run_configure(data_dir)
+    assert raised.value.messages == [message]
+    assert not (data_dir / CONFIG_FILE_NAME).exists()
+
+
+def test_every_snap_key_has_an_invalid_value_case() -> None:
+    covered = {assignment.split("=", 1)[0] for assignment, _ in INVALID_VALUES}
+    assert {key.name for key in SNAP_KEYS} <= covered
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "bitrix.client-secret=s3cr3t",
+        "bitrix.client-secret=s3cr3t s3cr3t s3cr3t",
+        "bitrix.refresh-token=t0k3n",
+        "bitrix.webhook=http://example.bitrix24.ru/rest/1/s3cr3tc0de/",
+    ],
+)
+def test_rejected_secrets_are_never_echoed(
+    snapd: FakeSnapd, data_dir: Path, assignment: str
+) -> None:
+    snapd.snap_set(assignment)
+    with pytest.raises(InvalidSettings) as raised:
+        run_configure(data_dir)
+    secret = assignment.split("=", 1)[1]
+    assert all(secret not in line and "s3cr3t" not in line for line in raised.value.messages)
+
+
+def test_all_problems_are_reported_at_once_in_key_order(snapd: FakeSnapd, data_dir: Path) -> None:
+    snapd.snap_set("log.level=loud", "register.driver=foo", "bitrix.client-secret=x")
+    with pytest.raises(InvalidSettings) as raised:
+        run_configure(data_dir)
+    assert [line.split(":", 1)[0] for line in raised.value.messages] == [
+        "bitrix.client-secret",
+        "register.driver",
+        "log.level",
+    ]
+
+
+def test_failed_configure_leaves_the_running_config_untouched(
+    snapd: FakeSnapd, data_dir: Path
+) -> None:
+    snapd.snap_set("register.driver=fptr10", "kassa.id=shop-7")
+    run_configure(data_dir)
+    path = data_dir / CONFIG_FILE_NAME
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))  # any rewrite would move mtime
+    before = path.read_bytes()
+    snapd.forget_calls()
+
+    snapd.snap_set("register.driver=foo", "log.level=debug")
+    with pytest.raises(InvalidSettings):
+        run_configure(data_dir)
+
+    assert path.read_bytes() == before
+    assert path.stat().st_mtime_ns == 1_000_000_000
+    assert snapd.calls("restart") == [] and snapd.calls("set-health") == []
+    assert sorted(p.name for p in data_dir.iterdir()) == [CONFIG_FILE_NAME]  # no temp files
+
+
+# -- configure: restarts ---------------------------------------------------------------------
+
+
+def test_restart_only_when_the_effective_configuration_changes(
+    snapd: FakeSnapd, data_dir: Path
+) -> None:
+    snapd.snap_set("register.driver=fptr10")
+    assert run_configure(data_dir) == (True, False)  # first install: snapd starts it after
+    assert snapd.calls("set-health") == [["set-health", "okay"]]
+    path = data_dir / CONFIG_FILE_NAME
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+
+    snapd.forget_calls()
+    assert run_configure(data_dir) == (False, False)  # nothing changed (e.g. a refresh)
+    snapd.snap_set("log.level=info")  # explicitly the default: same configuration
+    assert run_configure(data_dir) == (False, False)
+    assert path.stat().st_mtime_ns == 1_000_000_000
+    assert snapd.calls("restart") == [] and snapd.calls("set-health") == []
+
+    snapd.snap_set("log.level=debug")  # the daemon uses every key: a change restarts it
+    assert run_configure(data_dir) == (True, True)
+    assert snapd.calls("restart") == [["restart", SERVICE]]
+
+    snapd.forget_calls()
+    snapd.snap_set("log.level=debug")
+    assert run_configure(data_dir) == (False, False)
+    assert snapd.calls("restart") == []
+
+
+def test_new_refresh_token_is_a_repairing_restart(snapd: FakeSnapd, data_dir: Path) -> None:
+    snapd.snap_set("register.driver=fptr10", f"bitrix.refresh-token={TOKEN}")
+    run_configure(data_dir)
+    snapd.snap_set(f"bitrix.refresh-token={TOKEN[::-1]}")
+    assert run_configure(data_dir) == (True, True)
+    assert config_json(data_dir)["bitrix"]["refresh_token"] == TOKEN[::-1]
+
+
+def test_unreadable_previous_config_is_replaced_and_restarts(
+    snapd: FakeSnapd, data_dir: Path
+) -> None:
+    (data_dir / CONFIG_FILE_NAME).write_text("{not json", encoding="utf-8")
+    snapd.snap_set("register.driver=fptr10")
+    assert run_configure(data_dir) == (True, True)
+    assert config_json(data_dir)["register"]["driver"] == "fptr10"
+
+
+# -- install ---------------------------------------------------------------------------------
+
+
+def test_install_seeds_only_unset_keys_and_never_the_driver(snapd: FakeSnapd) -> None:
+    snapd.snap_set("kassa.id=shop-7", "log.level=debug")
+    seeded = seed_defaults(Snapctl())
+    assert seeded == {
+        "register.usb-path": "auto",
+        "register.url": "http://127.0.0.1:16732",
+        "shift.auto-open": True,
+        "shift.auto-close": True,
+    }
+    store = snapd.store
+    assert store["kassa"]["id"] == "shop-7" and store["log"]["level"] == "debug"
+    assert store["shift"] == {"auto-open": True, "auto-close": True}
+    assert "driver" not in store["register"]
+
+    snapd.forget_calls()
+    assert seed_defaults(Snapctl()) == {}
+    assert snapd.calls("set") == []
+
+
+def test_install_seeds_values_configure_accepts(snapd: FakeSnapd, data_dir: Path) -> None:
+    seed_defaults(Snapctl())
+    run_configure(data_dir)
+    assert config_json(data_dir)["register"]["driver"] is None
+
+
+# -- post-refresh ----------------------------------------------------------------------------
+
+
+def test_post_refresh_migrates_a_schema_0_config(data_dir: Path) -> None:
+    old = {"register": {"driver": "fptr10", "usb_path": "1-1.3"}, "log": {"level": "debug"}}
+    path = data_dir / CONFIG_FILE_NAME
+    path.write_text(json.dumps(old), encoding="utf-8")
+    post_refresh(data_dir)
+    migrated = config_json(data_dir)
+    assert migrated["schema"] == 1
+    assert migrated["register"]["usb_path"] == "1-1.3" and migrated["log"]["level"] == "debug"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    post_refresh(data_dir)  # already current: left alone
+    assert path.stat().st_mtime_ns == 1_000_000_000
+
+
+def test_post_refresh_refuses_a_newer_config_schema(data_dir: Path) -> None:
+    path = data_dir / CONFIG_FILE_NAME
+    path.write_text(json.dumps({"schema": 2}), encoding="utf-8")
+    with pytest.raises(MigrationError, match="schema 2, newer than this version understands"):
+        post_refresh(data_dir)
+    assert json.loads(path.read_text()) == {"schema": 2}
+
+
+def test_post_refresh_names_a_bad_key_without_its_secret_value(data_dir: Path) -> None:
+    path = data_dir / CONFIG_FILE_NAME
+    path.write_text(json.dumps({"schema": 1, "bitrix": {"webhook": "s3cr3t"}}), encoding="utf-8")
+    with pytest.raises(MigrationError) as raised:
+        post_refresh(data_dir)
+    assert "bitrix.webhook: value is not an inbound webhook URL" in str(raised.value)
+    assert "s3cr3t" not in str(raised.value)
+
+
+def test_post_refresh_migrates_the_journal(data_dir: Path) -> None:
+    path = journal_path(data_dir)
+    sqlite3.connect(path).close()  # an empty database: schema 0
+    post_refresh(data_dir)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (JOURNAL_SCHEMA,)
+    with Journal(path) as journal:
+        assert journal.recent(10) == []
+
+
+def test_post_refresh_refuses_a_newer_journal(data_dir: Path) -> None:
+    path = journal_path(data_dir)
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={JOURNAL_SCHEMA + 1}")
+    with pytest.raises(MigrationError, match="newer than this version"):
+        post_refresh(data_dir)
+
+
+def test_post_refresh_without_data_does_nothing(data_dir: Path) -> None:
+    post_refresh(data_dir)
+    assert list(data_dir.iterdir()) == []
+
+
+def test_daemon_on_a_device_without_config_json_has_no_register(data_dir: Path) -> None:
+    assert load_config(data_dir, on_device=True).register.driver is None
+    assert load_config(data_dir, on_device=False).register.driver == "simulator"
+
+
+def test_daemon_reads_a_schema_0_config_before_post_refresh_ran(data_dir: Path) -> None:
+    (data_dir / CONFIG_FILE_NAME).write_text('{"kassa": {"id": "shop-7"}}', encoding="utf-8")
+    config = load_config(data_dir)
+    assert (config.schema_version, config.kassa.id) == (1, "shop-7")
+
+
+# -- the real hook scripts, as snapd runs them -----------------------------------------------
+
+
+@pytest.fixture
+def hook_env(tmp_path: Path, snapd: FakeSnapd, data_dir: Path) -> dict[str, str]:
+    """Environment of a hook: $SNAP with bin/python3 (here: this venv's python), $SNAP_DATA."""
+    snap = tmp_path / "snap"
+    (snap / "bin").mkdir(parents=True)
+    python = snap / "bin" / "python3"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
+    python.chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if key != "KASSA_DATA_DIR"}
+    env.update(SNAP=str(snap), SNAP_DATA=str(data_dir), SNAP_INSTANCE_NAME="kassa-appliance")
+    return env
+
+
+def run_hook(name: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / "hooks" / name)], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_hook_scripts_install_then_configure_then_bad_set(
+    snapd: FakeSnapd, data_dir: Path, hook_env: dict[str, str]
+) -> None:
+    assert run_hook("install", hook_env).returncode == 0
+    assert snapd.store["log"]["level"] == "info"
+    snapd.snap_set("register.driver=fptr10")
+    done = run_hook("configure", hook_env)
+    assert (done.returncode, done.stderr) == (0, "")
+    before = (data_dir / CONFIG_FILE_NAME).read_bytes()
+
+    snapd.snap_set("register.driver=foo", "bitrix.client-secret=s3cr3t")
+    done = run_hook("configure", hook_env)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "bitrix.client-secret: value is too short; expected at least 16 characters",
+        'register.driver: "foo" is not allowed; expected one of simulator, fptr10, webrequests',
+    ]
+    assert (data_dir / CONFIG_FILE_NAME).read_bytes() == before
+
+
+def test_hook_scripts_restart_the_instance_service(
+    snapd: FakeSnapd, data_dir: Path, hook_env: dict[str, str]
+) -> None:
+    snapd.snap_set("register.driver=simulator")
+    assert run_hook("configure", hook_env).returncode == 0
+    snapd.snap_set("shift.auto-close=false")
+    hook_env["SNAP_INSTANCE_NAME"] = "kassa-appliance_test"
+    assert run_hook("configure", hook_env).returncode == 0
+    assert snapd.calls("restart") == [["restart", "kassa-appliance_test.daemon"]]
+
+
+def test_post_refresh_hook_script_fails_the_refresh_on_a_newer_schema(
+    data_dir: Path, hook_env: dict[str, str]
+) -> None:
+    (data_dir / CONFIG_FILE_NAME).write_text(json.dumps({"schema": 9}), encoding="utf-8")
+    done = run_hook("post-refresh", hook_env)
+    assert done.returncode == 1
+    assert "schema 9, newer than this version understands (1)" in done.stderr
+
+
+# -- documentation ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "document", [REPO / "hooks" / "configure", REPO / "docs" / "configuration.md"]
+)
+def test_every_key_is_documented(document: Path) -> None:
+    text = document.read_text(encoding="utf-8")
+    missing = [key.name for key in SNAP_KEYS if key.name not in text]
+    assert missing == []
