@@ -197,6 +197,7 @@ VALID_VALUES = [
     ("register.driver=simulator", "register", "driver", "simulator"),
     ("register.usb-path=1-1.3", "register", "usb_path", "1-1.3"),
     ("register.usb-path=auto", "register", "usb_path", "auto"),
+    ("register.usb-path=/dev/ttyACM0", "register", "usb_path", "/dev/ttyACM0"),
     (
         "register.lib-path=/var/snap/kassa-appliance/common/libfptr10.so",
         "register",
@@ -323,9 +324,9 @@ INVALID_VALUES = [
         'register.driver: "foo" is not allowed; expected one of simulator, fptr10, webrequests',
     ),
     (
-        "register.usb-path=/dev/ttyACM0",
-        'register.usb-path: "/dev/ttyACM0" is not allowed; '
-        "expected auto or a USB port path such as 1-1.3",
+        "register.usb-path=/dev/sda1",
+        'register.usb-path: "/dev/sda1" is not allowed; '
+        "expected auto, a USB port path such as 1-1.3 or a serial port such as /dev/ttyACM0",
     ),
     (
         "register.lib-path=libfptr10.so",

@@ -53,6 +53,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "kassa_appliance.demo",
     "kassa_appliance.registers.simulator_cli",
     "kassa_appliance.emulator.cli",
+    "kassa_appliance.wr_emulator.cli",
 )
 
 

@@ -115,10 +115,17 @@ def check_kassa_id(value: str) -> str:
     return value
 
 
+_SERIAL_PORT = re.compile(r"/dev/tty[A-Za-z0-9]{1,16}")
+
+
 def check_usb_path(value: str) -> str:
-    """``auto`` (the first Atol found) or a USB port path (udev DEVPATH basename) ``1-1.3``."""
-    if value != "auto" and not _USB_PORT_PATH.fullmatch(value):
-        raise ValueError("is not allowed; expected auto or a USB port path such as 1-1.3")
+    """``auto`` (the first Atol found), a USB port path (udev DEVPATH basename) ``1-1.3``,
+    or a serial port ``/dev/ttyACM0`` for registers reached as a COM port."""
+    if value != "auto" and not (_USB_PORT_PATH.fullmatch(value) or _SERIAL_PORT.fullmatch(value)):
+        raise ValueError(
+            "is not allowed; expected auto, a USB port path such as 1-1.3 "
+            "or a serial port such as /dev/ttyACM0"
+        )
     return value
 
 

@@ -145,6 +145,7 @@ class Engine:
         self._listeners: list[StatusListener] = []
         self._last_status: EngineStatus | None = None
         self._retry_delay = self._settings.retry_interval
+        self._shift_fix_ambiguous = False
         self._prepared_task: tuple[str, JsonDict] | None = None
         """(job id, driver task) validated ahead while batching, so it is parsed once."""
         self._prepared: tuple[str, int | None] | None = None
@@ -313,6 +314,11 @@ class Engine:
             except RegisterError as error:
                 self._progress.register_online = False
                 self._note_error(error)
+                if getattr(error, "health", None) == "blocked":
+                    # e.g. libfptr10.so missing: waiting will not fix it, a person must.
+                    alert = f"register backend unusable: {error.description}"
+                    if alert not in self._progress.alerts:
+                        self._progress.alerts.append(alert)
                 raise _MustWait(f"register not reachable: {error.description}", "offline") from None
             self._opened = True
             self._last_fd = None
@@ -416,7 +422,7 @@ class Engine:
                 )
                 return
             if error.category is ErrorCategory.SHIFT and job.task_type in {"cashIn", "cashOut"}:
-                await self._fix_shift(error.code)
+                await self._fix_shift_for(job, error.code)
                 return
             self._finish_failed(job, f"atol-{error.code}", error.description)
             return
@@ -461,8 +467,11 @@ class Engine:
                 if error.category is ErrorCategory.WAIT:
                     raise _MustWait(_wait_reason(error), f"atol-{error.code}") from None
                 if error.category is ErrorCategory.SHIFT:
-                    await self._fix_shift(error.code)
-                    known_not_done = True  # 68/73 refuse before anything is printed
+                    if not await self._fix_shift_for(job, error.code):
+                        return
+                    # 68/73 refuse before anything is printed; if fixing the shift itself
+                    # lost an answer, the FD check below sorts it out.
+                    known_not_done = not self._shift_fix_ambiguous
                     continue
                 if error.category is ErrorCategory.AMBIGUOUS:
                     job = self._journal.transition(
@@ -585,6 +594,28 @@ class Engine:
         self._progress.last_error = f"{code}: {message}"
 
     # -- shift policy ------------------------------------------------------------------
+
+    async def _fix_shift_for(self, job: Job, code: int) -> bool:
+        """Fix the shift for ``job``; False when the job was failed instead.
+
+        Sets ``_shift_fix_ambiguous`` when a shift document's answer was lost, so the
+        caller runs the FD check before sending the job again.
+        """
+        self._shift_fix_ambiguous = False
+        try:
+            await self._fix_shift(code)
+        except RegisterError as error:
+            self._last_fd = None
+            self._note_error(error)
+            if error.category is ErrorCategory.WAIT:
+                raise _MustWait(_wait_reason(error), f"atol-{error.code}") from None
+            if error.category is ErrorCategory.DEFINITIVE:
+                self._finish_failed(
+                    job, f"atol-{error.code}", f"the shift could not be fixed: {error.description}"
+                )
+                return False
+            self._shift_fix_ambiguous = True
+        return True
 
     async def _fix_shift(self, code: int) -> None:
         status = await self._caller.process({"type": "getShiftStatus"})

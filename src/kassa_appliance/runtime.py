@@ -63,7 +63,11 @@ async def device_runtime(
     for the simulator to drive hotplug through the real engine.
     """
     if watch_usb is None:
-        watch_usb = config.register.driver == "fptr10"
+        # A register reached as a serial port (/dev/tty…) is not followed through udev USB
+        # events; the engine's reconnect back-off covers it.
+        watch_usb = config.register.driver == "fptr10" and not config.register.usb_path.startswith(
+            "/dev/"
+        )
     paired = is_paired(config)
     device_present: bool | None = None
 

@@ -219,7 +219,11 @@ SNAP_KEYS: tuple[SnapKey, ...] = (
     SnapKey("bitrix.allowed-users", parse_allowed_users, "user ids allowed to create jobs"),
     SnapKey("kassa.id", parse_kassa_id, "this appliance's kassa id in Bitrix24"),
     SnapKey("register.driver", parse_driver, "simulator | fptr10 | webrequests"),
-    SnapKey("register.usb-path", parse_usb_path, "auto or a USB port path such as 1-1.3"),
+    SnapKey(
+        "register.usb-path",
+        parse_usb_path,
+        "auto, a USB port path such as 1-1.3 or a serial port such as /dev/ttyACM0",
+    ),
     SnapKey("register.lib-path", parse_lib_path, "absolute path of libfptr10.so"),
     SnapKey("register.url", parse_register_url, "Atol Web Requests server URL"),
     SnapKey("operator.name", parse_operator_name, "default cashier name"),
