@@ -163,12 +163,29 @@ class Fptr10Register:
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ):
         self._lib_path = lib_path
+        self._model = model
+        self._extra_settings = extra_settings
+        self._usb_path = usb_path
         self._settings = driver_settings(usb_path, model=model, extra=extra_settings)
+        self._settings_changed = False
         self._call_timeout = call_timeout
         self._buffer_size = buffer_size
         self._library: Fptr10Library | None = None
         self._handle: Fptr10Handle | None = None
         self._thread: _DriverThread | None = None
+
+    @property
+    def usb_path(self) -> str:
+        return self._usb_path
+
+    @usb_path.setter
+    def usb_path(self, value: str) -> None:
+        """Hotplug found the register on another port: used from the next open()."""
+        settings = driver_settings(value, model=self._model, extra=self._extra_settings)
+        self._usb_path = value
+        if settings != self._settings:
+            self._settings = settings
+            self._settings_changed = True
 
     @classmethod
     def from_config(cls, config: RegisterConfig) -> Fptr10Register:
@@ -251,6 +268,9 @@ class Fptr10Register:
         return self._library
 
     def _open_on_driver_thread(self) -> None:
+        if self._settings_changed:
+            self._settings_changed = False
+            self._close_on_driver_thread()
         handle = self._handle
         if handle is None:
             handle = self._load().create(self._buffer_size)
