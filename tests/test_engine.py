@@ -296,3 +296,24 @@ async def test_a_hung_driver_call_never_blocks_the_event_loop_and_is_recovered(
         assert appliance.documents("sell") == 2
     assert job.state is JobState.FISCALIZED
     assert threading.active_count() >= 1
+
+
+async def test_after_a_stop_in_the_middle_of_a_queue_the_journal_agrees_with_the_register(
+    tmp_path: Path,
+) -> None:
+    """Results batched with the next job's start must still land when the engine stops."""
+    async with running(tmp_path) as appliance:
+        for number in range(30):
+            appliance.journal.submit(f"job-{number:02d}", sell(f"{100 + number}.00"), source="t")
+        appliance.engine.wake()
+        await appliance.engine.wait_for("job-05", 10)
+    with Journal(tmp_path / "journal.sqlite3") as journal:
+        fiscalized = [job for job in journal.all_jobs() if job.state is JobState.FISCALIZED]
+        in_flight = [job for job in journal.all_jobs() if job.state is JobState.FISCALIZING]
+    state = load_state(tmp_path / "simulator")
+    assert state is not None
+    assert len(fiscalized) >= 6
+    # Every receipt on the register is a fiscalised job, except at most one whose
+    # answer the stop interrupted (it is `fiscalizing` and the FD check will settle it).
+    assert len(fiscalized) <= state.document_counts["sell"] <= len(fiscalized) + len(in_flight)
+    assert len(in_flight) <= 1

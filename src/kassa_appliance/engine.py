@@ -19,14 +19,15 @@ keeps the job queued and polls; SHIFT fixes the shift by policy; AMBIGUOUS marks
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from kassa_appliance.fiscal_qr import qr_string
-from kassa_appliance.journal import Job, JobState, Journal, Transition
+from kassa_appliance.journal import Job, JobState, Journal, JournalError, Transition
 from kassa_appliance.receipt import TaskValidationError, is_fiscal, parse_task, to_driver_json
 from kassa_appliance.registers.base import (
     FISCAL_TASK_TYPES,
@@ -110,6 +111,21 @@ class _Progress:
     processed: int = 0
 
 
+@dataclass(frozen=True)
+class _Handoff:
+    """A finished job's result and the next receipt's move to ``fiscalizing``.
+
+    Both go into one transaction, committed in the register thread immediately before
+    the next receipt is sent: the rule "durable before the step it guards" holds, and the
+    job costs one journal commit and one thread round trip. If the next receipt is not
+    sent after all (stop, wait, error), the engine commits the handoff on its own.
+    """
+
+    job: Job
+    """The next receipt as it will be once the handoff is committed."""
+    transitions: list[Transition]
+
+
 class _MustWait(Exception):
     """The register cannot make progress now; the reason is a human sentence."""
 
@@ -148,7 +164,12 @@ class Engine:
         self._shift_fix_ambiguous = False
         self._prepared_task: tuple[str, JsonDict] | None = None
         """(job id, driver task) validated ahead while batching, so it is parsed once."""
-        self._prepared: tuple[str, int | None] | None = None
+        self._handoff: _Handoff | None = None
+        self._thread_journal: Journal | None = None
+        """The register thread's own connection, for handoff commits (sqlite3 objects
+        stay in the thread that made them)."""
+        self._lookahead: Job | None = None
+        """The next receipt, validated while the register worked on the current one."""
         """(job id, fd_before) of a job committed as fiscalizing but not yet sent."""
 
     # -- public surface ----------------------------------------------------------------
@@ -201,13 +222,13 @@ class Engine:
         """Wait until a job reaches a final state (or the timeout passes); return it."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            job = self._journal.get(job_id)
-            if job is None:
+            state = self._journal.state_of(job_id)
+            if state is None:
                 raise KeyError(job_id)
-            if job.state.is_final:
-                return job
             remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            if state.is_final or (remaining is not None and remaining <= 0):
+                job = self._journal.get(job_id)
+                assert job is not None
                 return job
             self._changed.clear()
             wait = self._settings.journal_poll_interval
@@ -228,7 +249,10 @@ class Engine:
         """Work the queue until stop() is called."""
         try:
             while not self._stopping:
-                job = self._journal.next_pending()
+                # The head of the queue: the job prepared together with the last result
+                # if there is one (only inserts happen behind our back, and they queue
+                # after it), else read from the journal.
+                job = self._handoff.job if self._handoff else self._journal.next_pending()
                 if job is None:
                     if self._opened:
                         self._set_waiting(None)
@@ -239,6 +263,7 @@ class Engine:
                     await self._work(job)
                     self._retry_delay = self._settings.retry_interval
                 except _MustWait as wait:
+                    self._flush_handoff()
                     self._set_waiting(wait.reason)
                     if not self._stopping:
                         self._journal.set_wait_reason(job.id, wait.code)
@@ -248,11 +273,15 @@ class Engine:
                     # A bug or an unexpected driver answer: the job stays in the journal in
                     # its state (so the FD check still guards it) and is retried after a pause.
                     log.exception("job %s: unexpected error; will retry", job.id)
+                    self._flush_handoff()
                     self._progress.last_error = f"internal error: {error!r}"
                     self._set_waiting(f"internal error on job {job.id}: {error!r}")
                     await self._pause()
         finally:
+            self._flush_handoff()
             await self._caller.wait_until_free()
+            if self._thread_journal is not None:
+                await self._caller.run(self._thread_journal.close)
             if self._opened:
                 await self._close_register()
             self._caller.shutdown()
@@ -432,17 +461,18 @@ class Engine:
             self._progress.print_pending = False
 
     async def _fiscalise(self, job: Job, task: JsonDict) -> None:
+        self._lookahead = None
         known_not_done = job.state is JobState.RECEIVED
-        prepared = self._prepared
-        self._prepared = None
-        # Committed as `fiscalizing` together with the previous job's result, and nothing
-        # has been sent for it since: skip straight to sending it.
-        skip_transition = (
-            prepared is not None
-            and prepared == (job.id, job.fd_before)
-            and job.state is JobState.FISCALIZING
-            and self._last_fd == job.fd_before
-        )
+        handoff = self._handoff
+        if handoff is not None and handoff.job.id != job.id:
+            self._flush_handoff()
+            handoff = None
+        # Batched with the previous job's result and not committed yet: the commit runs
+        # in the register thread right before this task is sent (see _Handoff).
+        skip_transition = handoff is not None and self._last_fd == job.fd_before
+        if handoff is not None and not skip_transition:
+            self._flush_handoff()
+            handoff = None
         while not self._stopping:
             if skip_transition:
                 skip_transition = False
@@ -459,9 +489,35 @@ class Engine:
                         job.id, JobState.FISCALIZING, fd_before=fd_before, count_attempt=True
                     )
                 )
+            before = None
+            if handoff is not None:
+                before = functools.partial(self._commit_in_thread, handoff.transitions)
+                self._handoff = None
+            call = asyncio.ensure_future(
+                self._caller.process(task, fiscal=True, request_id=job.id, before=before)
+            )
+            await asyncio.sleep(0)  # hand the task to the register thread first
+            # While the register works, find and validate the job after this one, so its
+            # `fiscalizing` can be committed together with this result.
+            self._lookahead = self._next_to_prepare(
+                job, *([] if handoff is None else [handoff.transitions[0].job_id])
+            )
             try:
-                result = await self._caller.process(task, fiscal=True, request_id=job.id)
+                result = await call
+            except JournalError:
+                if handoff is None:
+                    raise
+                # The batched commit was refused, so nothing was sent: record the previous
+                # result on its own and start this job the ordinary way.
+                self._lookahead = None
+                self._journal.transition(handoff.transitions[0])
+                handoff = None
+                current = self._journal.get(job.id)
+                assert current is not None
+                job, known_not_done = current, current.state is JobState.RECEIVED
+                continue
             except RegisterError as error:
+                self._lookahead = None
                 self._last_fd = None
                 self._note_error(error)
                 if error.category is ErrorCategory.WAIT:
@@ -489,6 +545,17 @@ class Engine:
                 return
             self._finish_fiscalized(job, task, result)
             return
+
+    def _commit_in_thread(self, transitions: list[Transition]) -> None:
+        if self._thread_journal is None:
+            self._thread_journal = Journal(self._journal.path)
+        self._thread_journal.apply(transitions)
+
+    def _flush_handoff(self) -> None:
+        """Commit a pending handoff now (the job it prepared is not being sent next)."""
+        handoff, self._handoff = self._handoff, None
+        if handoff is not None:
+            self._journal.apply(handoff.transitions)
 
     async def _recover(self, job: Job, task: JsonDict) -> JsonDict | None:
         """Resolve a job whose last attempt has an unknown outcome (ARCHITECTURE §3).
@@ -545,35 +612,42 @@ class Engine:
         if isinstance(warnings, dict) and warnings.get("notPrinted"):
             self._progress.print_pending = True
         done = Transition(job.id, JobState.FISCALIZED, result=result, qr=qr)
-        following = self._next_to_prepare(job) if self._last_fd is not None else None
+        following = self._lookahead if self._last_fd is not None else None
+        self._lookahead = None
+        if following is not None and (
+            self._stopping or self._progress.print_pending or not self._available.is_set()
+        ):
+            following = None
         if following is None:
             self._journal.transition(done)
         else:
-            # One commit records this job's result and moves the next receipt to
+            # One commit will record this job's result and move the next receipt to
             # `fiscalizing` with the FD number we now know: durable before it is sent.
-            self._journal.apply(
-                [
-                    done,
-                    Transition(
-                        following.id,
-                        JobState.FISCALIZING,
-                        fd_before=self._last_fd,
-                        count_attempt=True,
-                    ),
-                ]
+            fiscalizing = Transition(
+                following.id, JobState.FISCALIZING, fd_before=self._last_fd, count_attempt=True
             )
-            self._prepared = (following.id, self._last_fd)
+            self._handoff = _Handoff(
+                job=replace(
+                    following,
+                    state=JobState.FISCALIZING,
+                    fd_before=self._last_fd,
+                    attempts=following.attempts + 1,
+                ),
+                transitions=[done, fiscalizing],
+            )
         self._progress.processed += 1
         self._progress.last_error = None
         self._set_waiting(None)
 
-    def _next_to_prepare(self, finishing: Job) -> Job | None:
-        """The queue head after ``finishing``, if it is a fresh, valid receipt."""
+    def _next_to_prepare(self, finishing: Job, *also_finishing: str) -> Job | None:
+        """The queue head after ``finishing``, if it is a fresh, valid receipt.
+
+        ``also_finishing`` names a job whose result is being committed right now (by the
+        handoff in the register thread) and may not look final yet.
+        """
         if self._stopping or self._progress.print_pending or not self._available.is_set():
             return None
-        head = self._journal.next_pending()
-        if head is not None and head.id == finishing.id:
-            head = self._journal.next_pending(after_seq=finishing.seq)
+        head = self._journal.next_pending_except(finishing.id, *also_finishing)
         if (
             head is None
             or head.state is not JobState.RECEIVED

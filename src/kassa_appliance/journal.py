@@ -28,13 +28,12 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 JsonDict = dict[str, Any]
-_T = TypeVar("_T")
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
@@ -55,6 +54,9 @@ class JobState(StrEnum):
 
 _FINAL_STATES = frozenset({JobState.FISCALIZED, JobState.REPORTED, JobState.FAILED})
 _PENDING_STATES = (JobState.RECEIVED, JobState.FISCALIZING, JobState.BLOCKED)
+# Spelled out, not bound: SQLite uses the partial index jobs_pending only when a query
+# repeats its WHERE clause literally.
+_PENDING_SQL = "state IN ({})".format(", ".join(f"'{state.value}'" for state in _PENDING_STATES))
 
 _ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.RECEIVED: frozenset({JobState.FISCALIZING, JobState.FAILED}),
@@ -65,6 +67,14 @@ _ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.FISCALIZED: frozenset({JobState.REPORTED}),
     JobState.FAILED: frozenset(),
     JobState.REPORTED: frozenset(),
+}
+
+
+_PREDECESSORS: dict[JobState, tuple[str, ...]] = {
+    target: tuple(
+        source.value for source, targets in _ALLOWED_TRANSITIONS.items() if target in targets
+    )
+    for target in JobState
 }
 
 
@@ -144,14 +154,11 @@ _MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL,
         reported_at REAL
     );
-    CREATE INDEX jobs_pending ON jobs(state, seq);
+    CREATE INDEX jobs_pending ON jobs(seq)
+        WHERE state IN ('received', 'fiscalizing', 'blocked');
     CREATE INDEX jobs_unreported ON jobs(needs_report, reported_at, state);
     """,
 )
-
-
-def _first(value: _T | None, fallback: _T | None) -> _T | None:
-    return fallback if value is None else value
 
 
 def _loads(text: str | None) -> Any:
@@ -355,25 +362,24 @@ class Journal:
         return job, bool(cursor.rowcount)
 
     def apply(self, transitions: Sequence[Transition]) -> list[Job]:
-        """Apply transitions atomically in one committed transaction; returns new jobs."""
+        """Apply transitions atomically in one committed transaction; returns new jobs.
+
+        The state check is part of the UPDATE (``WHERE state IN`` the legal predecessors),
+        so a transition costs one statement; only a refused one reads the row to explain.
+        """
         now = time.time()
         updated: list[Job] = []
         with self._transaction():
             for change in transitions:
-                current = self._get(change.job_id)
-                if current is None:
-                    raise JournalError(f"unknown job {change.job_id!r}")
-                if change.state not in _ALLOWED_TRANSITIONS[current.state]:
-                    raise JournalError(
-                        f"job {change.job_id}: illegal transition "
-                        f"{current.state.value} → {change.state.value}"
-                    )
-                self._db.execute(
+                predecessors = _PREDECESSORS[change.state]
+                row = self._db.execute(
                     "UPDATE jobs SET state=?, fd_before=COALESCE(?, fd_before),"
                     " result=COALESCE(?, result), qr=COALESCE(?, qr),"
                     " error_code=COALESCE(?, error_code),"
                     " error_message=COALESCE(?, error_message), wait_reason=?,"
-                    " attempts=attempts+?, updated_at=? WHERE id=?",
+                    " attempts=attempts+?, updated_at=?"
+                    f" WHERE id=? AND state IN ({','.join('?' * len(predecessors))})"
+                    f" RETURNING {_COLUMNS}",
                     (
                         change.state.value,
                         change.fd_before,
@@ -385,23 +391,21 @@ class Journal:
                         int(change.count_attempt),
                         now,
                         change.job_id,
+                        *predecessors,
                     ),
-                )
-                updated.append(
-                    replace(
-                        current,
-                        state=change.state,
-                        fd_before=_first(change.fd_before, current.fd_before),
-                        result=_first(change.result, current.result),
-                        qr=_first(change.qr, current.qr),
-                        error_code=_first(change.error_code, current.error_code),
-                        error_message=_first(change.error_message, current.error_message),
-                        wait_reason=change.wait_reason,
-                        attempts=current.attempts + int(change.count_attempt),
-                        updated_at=now,
-                    )
-                )
+                ).fetchone()
+                if row is None:
+                    raise self._refusal(change)
+                updated.append(_row_to_job(row))
         return updated
+
+    def _refusal(self, change: Transition) -> JournalError:
+        current = self._get(change.job_id)
+        if current is None:
+            return JournalError(f"unknown job {change.job_id!r}")
+        return JournalError(
+            f"job {change.job_id}: illegal transition {current.state.value} → {change.state.value}"
+        )
 
     def transition(self, change: Transition) -> Job:
         return self.apply([change])[0]
@@ -440,18 +444,32 @@ class Journal:
     def get(self, job_id: str) -> Job | None:
         return self._get(job_id)
 
+    def state_of(self, job_id: str) -> JobState | None:
+        """Just the state: cheap enough to poll."""
+        row = self._db.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return None if row is None else JobState(row[0])
+
     def next_pending(self, after_seq: int = 0) -> Job | None:
         """The oldest job that still needs the register (FIFO by arrival)."""
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM jobs WHERE state IN (?,?,?) AND seq>? ORDER BY seq LIMIT 1",
-            (*(state.value for state in _PENDING_STATES), after_seq),
+            f"SELECT {_COLUMNS} FROM jobs WHERE {_PENDING_SQL} AND seq>? ORDER BY seq LIMIT 1",
+            (after_seq,),
+        ).fetchone()
+        return None if row is None else _row_to_job(row)
+
+    def next_pending_except(self, *job_ids: str) -> Job | None:
+        """The oldest pending job other than ``job_ids`` (the queue head after them)."""
+        marks = ",".join("?" * len(job_ids))
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE {_PENDING_SQL} AND id NOT IN ({marks})"
+            " ORDER BY seq LIMIT 1",
+            job_ids,
         ).fetchone()
         return None if row is None else _row_to_job(row)
 
     def pending_count(self) -> int:
         (count,) = self._db.execute(
-            "SELECT COUNT(*) FROM jobs WHERE state IN (?,?,?)",
-            tuple(state.value for state in _PENDING_STATES),
+            f"SELECT COUNT(*) FROM jobs INDEXED BY jobs_pending WHERE {_PENDING_SQL}"
         ).fetchone()
         return int(count)
 

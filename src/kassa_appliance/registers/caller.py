@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from collections.abc import Callable
 from typing import Any
 
 from kassa_appliance.registers.base import (
@@ -47,7 +48,7 @@ class RegisterCaller:
         self._stuck = None
         future = self._executor.submit(func, *args, **kwargs)
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.timeout)
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
         except TimeoutError:
             self._stuck = future
             code = CONNECTION_LOST if fiscal else NO_CONNECTION
@@ -56,14 +57,29 @@ class RegisterCaller:
             ) from None
 
     async def process(
-        self, task: JsonDict, *, fiscal: bool = False, request_id: str | None = None
+        self,
+        task: JsonDict,
+        *,
+        fiscal: bool = False,
+        request_id: str | None = None,
+        before: Callable[[], None] | None = None,
     ) -> JsonDict:
-        if request_id is None:
-            result: JsonDict = await self.run(self.register.process, task, fiscal=fiscal)
-        else:
-            result = await self.run(
-                self.register.process, task, fiscal=fiscal, request_id=request_id
-            )
+        """Run one task in the worker thread.
+
+        ``before`` runs in the same thread call, immediately before the task, and the task
+        is not sent if it raises: the engine passes the journal commit that must be
+        durable before this task reaches the register, saving a thread round trip.
+        """
+        register = self.register
+
+        def call() -> JsonDict:
+            if before is not None:
+                before()
+            if request_id is None:
+                return register.process(task)
+            return register.process(task, request_id=request_id)
+
+        result: JsonDict = await self.run(call, fiscal=fiscal)
         return result
 
     async def wait_until_free(self) -> None:
