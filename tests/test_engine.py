@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kassa_appliance.engine import Engine, EngineSettings
 from kassa_appliance.journal import Job, JobState, Journal
 from kassa_appliance.registers.simulator import SimulatorRegister
@@ -317,3 +319,25 @@ async def test_after_a_stop_in_the_middle_of_a_queue_the_journal_agrees_with_the
     # answer the stop interrupted (it is `fiscalizing` and the FD check will settle it).
     assert len(fiscalized) <= state.document_counts["sell"] <= len(fiscalized) + len(in_flight)
     assert len(in_flight) <= 1
+
+
+async def test_faults_in_the_middle_of_a_batched_queue_still_give_one_receipt_per_job(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    jobs = 40
+    async with running(tmp_path) as appliance:
+        await appliance.run("warm-up", sell())
+        appliance.fault("connection_lost_after", Fault(rate=0.2))
+        appliance.fault("connection_lost_before", Fault(rate=0.2))
+        for number in range(jobs):
+            appliance.journal.submit(f"job-{number:02d}", sell(f"{200 + number}.00"), source="t")
+        appliance.engine.wake()
+        finished = [await appliance.engine.wait_for(f"job-{n:02d}", 20) for n in range(jobs)]
+        assert appliance.documents("sell") == jobs + 1
+    assert {job.state for job in finished} == {JobState.FISCALIZED}
+    numbers = [job.result["fiscalParams"]["fiscalDocumentNumber"] for job in finished if job.result]
+    assert len(set(numbers)) == jobs
+    totals = [job.result["fiscalParams"]["total"] for job in finished if job.result]
+    assert totals == [200.0 + number for number in range(jobs)]
+    assert any(job.result and job.result.get("recovered") for job in finished)
+    assert "unexpected error" not in caplog.text, "a fault took the engine off its paths"

@@ -492,26 +492,24 @@ class Engine:
             before = None
             if handoff is not None:
                 before = functools.partial(self._commit_in_thread, handoff.transitions)
-                self._handoff = None
-            call = asyncio.ensure_future(
-                self._caller.process(task, fiscal=True, request_id=job.id, before=before)
-            )
-            await asyncio.sleep(0)  # hand the task to the register thread first
-            # While the register works, find and validate the job after this one, so its
-            # `fiscalizing` can be committed together with this result.
-            self._lookahead = self._next_to_prepare(
-                job, *([] if handoff is None else [handoff.transitions[0].job_id])
-            )
+            committing: _Handoff | None = None
             try:
-                result = await call
+                call = self._caller.start_process(task, request_id=job.id, before=before)
+                # The register thread commits the handoff now; it is never used again.
+                committing, handoff, self._handoff = handoff, None, None
+                # While the register works, find and validate the job after this one, so
+                # its `fiscalizing` can be committed together with this result.
+                self._lookahead = self._next_to_prepare(
+                    job, *([] if committing is None else [committing.transitions[0].job_id])
+                )
+                result = await self._caller.finish(call, fiscal=True)
             except JournalError:
-                if handoff is None:
+                if committing is None:
                     raise
                 # The batched commit was refused, so nothing was sent: record the previous
                 # result on its own and start this job the ordinary way.
                 self._lookahead = None
-                self._journal.transition(handoff.transitions[0])
-                handoff = None
+                self._journal.transition(committing.transitions[0])
                 current = self._journal.get(job.id)
                 assert current is not None
                 job, known_not_done = current, current.state is JobState.RECEIVED

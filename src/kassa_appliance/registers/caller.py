@@ -42,11 +42,15 @@ class RegisterCaller:
             await asyncio.wrap_future(self._stuck)
             self._stuck = None
 
-    async def run(self, func: Any, *args: Any, fiscal: bool = False, **kwargs: Any) -> Any:
+    def start(self, func: Any, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        """Hand a call to the worker thread now; collect it with :meth:`finish`."""
         if self.hung:
             raise RegisterError(NO_CONNECTION, "register is still busy with a call that timed out")
         self._stuck = None
-        future = self._executor.submit(func, *args, **kwargs)
+        return self._executor.submit(func, *args, **kwargs)
+
+    async def finish(self, future: concurrent.futures.Future[Any], *, fiscal: bool = False) -> Any:
+        """The call's result; a lost connection if it outlives the timeout."""
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
         except TimeoutError:
@@ -56,15 +60,17 @@ class RegisterCaller:
                 code, f"register did not answer within {self.timeout:g} s"
             ) from None
 
-    async def process(
+    async def run(self, func: Any, *args: Any, fiscal: bool = False, **kwargs: Any) -> Any:
+        return await self.finish(self.start(func, *args, **kwargs), fiscal=fiscal)
+
+    def start_process(
         self,
         task: JsonDict,
         *,
-        fiscal: bool = False,
         request_id: str | None = None,
         before: Callable[[], None] | None = None,
-    ) -> JsonDict:
-        """Run one task in the worker thread.
+    ) -> concurrent.futures.Future[Any]:
+        """Send one task to the worker thread now.
 
         ``before`` runs in the same thread call, immediately before the task, and the task
         is not sent if it raises: the engine passes the journal commit that must be
@@ -79,7 +85,14 @@ class RegisterCaller:
                 return register.process(task)
             return register.process(task, request_id=request_id)
 
-        result: JsonDict = await self.run(call, fiscal=fiscal)
+        return self.start(call)
+
+    async def process(
+        self, task: JsonDict, *, fiscal: bool = False, request_id: str | None = None
+    ) -> JsonDict:
+        result: JsonDict = await self.finish(
+            self.start_process(task, request_id=request_id), fiscal=fiscal
+        )
         return result
 
     async def wait_until_free(self) -> None:
