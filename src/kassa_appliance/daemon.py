@@ -15,17 +15,18 @@ import json
 import logging
 import os
 import signal
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
 from kassa_appliance.bitrix.link import bitrix_link
-from kassa_appliance.config import Config, write_private_file
+from kassa_appliance.config import Config
 from kassa_appliance.engine import Engine, EngineSettings, EngineStatus
 from kassa_appliance.journal import Journal
 from kassa_appliance.registers.factory import RegisterNotConfigured, make_register, require_driver
-from kassa_appliance.runtime import device_runtime  # H4: hotplug, READY/STATUS, health
+from kassa_appliance.runtime import device_runtime
 from kassa_appliance.watchdog import (
     Health,
     HealthState,
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 JOURNAL_FILE_NAME = "journal.sqlite3"
 LOCK_FILE_NAME = "engine.lock"
 STATUS_FILE_NAME = "status.json"
+STATUS_FILE_INTERVAL = 0.5
 
 
 class EngineBusy(Exception):
@@ -83,10 +85,55 @@ def engine_settings(config: Config) -> EngineSettings:
 
 
 def write_status_file(data_dir: Path, status: EngineStatus) -> None:
-    write_private_file(
-        data_dir / STATUS_FILE_NAME,
-        json.dumps({"pid": os.getpid(), **asdict(status)}, ensure_ascii=False) + "\n",
-    )
+    """Replace the status file atomically (rename). Not fsynced: it is advisory, rewritten
+    on every start, and an fsync per job would cost the queue more than it is worth."""
+    path = data_dir / STATUS_FILE_NAME
+    text = json.dumps({"pid": os.getpid(), **asdict(status)}, ensure_ascii=False) + "\n"
+    fd, tmp_name = tempfile.mkstemp(dir=data_dir, prefix=f".{STATUS_FILE_NAME}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+class StatusFileWriter:
+    """Keeps ``status.json`` current without writing it for every job: at most one write
+    per ``interval``, and the latest status is always written at the end of a burst."""
+
+    def __init__(self, data_dir: Path, interval: float = STATUS_FILE_INTERVAL) -> None:
+        self._data_dir = data_dir
+        self._interval = interval
+        self._latest: EngineStatus | None = None
+        self._last_write = 0.0
+        self._scheduled: asyncio.TimerHandle | None = None
+
+    def __call__(self, status: EngineStatus) -> None:
+        self._latest = status
+        if self._scheduled is not None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = self._last_write + self._interval - loop.time()
+        if delay <= 0:
+            self._write()
+        else:
+            self._scheduled = loop.call_later(delay, self._write)
+
+    def _write(self) -> None:
+        self._scheduled = None
+        if self._latest is not None:
+            self._last_write = asyncio.get_running_loop().time()
+            try:
+                write_status_file(self._data_dir, self._latest)
+            except OSError as error:
+                log.warning("cannot write %s: %s", STATUS_FILE_NAME, error)
+
+    def flush(self) -> None:
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+        self._write()
 
 
 def read_status_file(data_dir: Path) -> dict[str, object] | None:
@@ -109,7 +156,7 @@ async def running_engine(
     register = make_register(config, data_dir)
     engine = Engine(journal, register, settings or engine_settings(config))
     task = asyncio.create_task(engine.run(), name="engine")
-    if supervisor is not None:  # H4: a crashed engine task stops the watchdog pings
+    if supervisor is not None:  # a crashed engine task stops the watchdog pings
         supervisor.watch_task("engine", task)
     try:
         yield engine
@@ -130,13 +177,14 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
         require_driver(config)
     except RegisterNotConfigured as error:
         return await _run_unconfigured(service, str(error), stop)
-    # H4: the watchdog keeps pinging until the engine has finished the job in flight.
+    # The watchdog keeps pinging until the engine has finished the job in flight.
+    status_file = StatusFileWriter(data_dir)
     with engine_lock(data_dir):
         async with (
             service.running(),
             running_engine(config, data_dir, supervisor=service.supervisor) as engine,
         ):
-            engine.add_listener(lambda status: write_status_file(data_dir, status))
+            engine.add_listener(status_file)
             write_status_file(data_dir, engine.status())
             async with (
                 device_runtime(engine, config, service),  # sends READY=1
@@ -144,8 +192,9 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
             ):
                 log.info("kassa-appliance running: %s", engine.status().summary())
                 await stop.wait()
-                service.reporter.stopping()  # H4: STOPPING=1
+                service.reporter.stopping()  # STOPPING=1
                 log.info("stopping: finishing the job in flight")
+        status_file.flush()
     return 0
 
 
