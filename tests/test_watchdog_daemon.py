@@ -323,3 +323,37 @@ def test_without_a_register_driver_the_daemon_stays_up_blocked_instead_of_crash_
     assert daemon.wait(timeout=WAIT) == 0
     stopping = notify_receiver.wait_for("STOPPING=1", start=ready)
     assert stopping > ready
+
+
+def test_a_missing_driver_library_reports_health_blocked_and_keeps_the_daemon_up(
+    start_daemon: DaemonFactory,
+    notify_receiver: NotifyReceiver,
+    fake_snapctl: Path,
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "dto10" / "libfptr10.so"
+    daemon = start_daemon(
+        Config(
+            register=RegisterConfig(driver="fptr10", lib_path=str(missing), usb_path="/dev/ttyACM0")
+        ),
+        env={
+            "SNAP": str(tmp_path / "snap"),
+            "PATH": f"{fake_snapctl.parent}{os.pathsep}{os.environ['PATH']}",
+        },
+    )
+
+    ready = notify_receiver.wait_for("READY=1")
+    notify_receiver.wait_for("WATCHDOG=1", start=ready)
+    calls = fake_snapctl.parent / "calls.txt"
+    deadline = time.monotonic() + WAIT
+    while "blocked" not in (calls.read_text() if calls.exists() else ""):
+        assert time.monotonic() < deadline, "health never became blocked"
+        time.sleep(0.05)
+    blocked = [line for line in calls.read_text().splitlines() if "|blocked|" in line]
+    assert blocked[-1] == (
+        "set-health|--code=needs-attention|blocked|"
+        "register driver unusable; see kassa-appliance status|"
+    )
+    assert daemon.poll() is None
+    status = json.loads((tmp_path / "data" / "status.json").read_text(encoding="utf-8"))
+    assert str(missing) in status["last_error"]

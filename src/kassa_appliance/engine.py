@@ -345,7 +345,10 @@ class Engine:
                 self._note_error(error)
                 if getattr(error, "health", None) == "blocked":
                     # e.g. libfptr10.so missing: waiting will not fix it, a person must.
-                    alert = f"register backend unusable: {error.description}"
+                    # Short: it becomes the snap health message (≤ 70 characters); the
+                    # full reason is in last_error and the log.
+                    alert = "register driver unusable; see kassa-appliance status"
+                    log.error("register backend unusable: %s", error.description)
                     if alert not in self._progress.alerts:
                         self._progress.alerts.append(alert)
                 raise _MustWait(f"register not reachable: {error.description}", "offline") from None
