@@ -42,7 +42,7 @@ clean:
 
 
 # ---------------------------------------------------------------------------------------
-# Snap packaging (owner: H3; docs/deploy.md). `snap` and `gadget` need snapcraft >= 8
+# Snap packaging (docs/deploy.md). `snap` and `gadget` need snapcraft >= 8
 # (sudo snap install snapcraft --classic), `model` a gpg key known to `snap keys`
 # (snap create-key $(MODEL_KEY)), `image*` ubuntu-image (sudo snap install ubuntu-image
 # --classic). `check-snap` runs the offline packaging checks and needs none of them.

@@ -1,4 +1,4 @@
-"""Shared helpers for the Bitrix24 REST/jobs tests (H6): a loopback emulator and clients."""
+"""Shared helpers for the Bitrix24 REST/jobs tests: a loopback emulator and clients."""
 
 from __future__ import annotations
 

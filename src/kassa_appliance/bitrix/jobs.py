@@ -62,7 +62,7 @@ class EnginePort(Protocol):
 
 
 class EngineAdapter:
-    """The one place that knows the lead's Journal/Engine API.
+    """The one place that knows the Journal/Engine API.
 
     ``submit`` records a job for the engine and wakes it. ``refuse`` records a job as
     failed without it ever being runnable: the stored task is a marker the engine rejects,

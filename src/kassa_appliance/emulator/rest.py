@@ -29,7 +29,7 @@ _LEVELS = {"R": 1, "W": 2, "X": 3}
 
 
 class PushBackend(Protocol):
-    """What the REST side needs from the push server (H7's ``emulator/push.py`` PushServer)."""
+    """What the REST side needs from the push server (``emulator/push.py`` PushServer)."""
 
     def channel_config(self, user_id: int, *, client_id: str = ...) -> dict[str, Any]:
         """The ``result`` of ``pull.application.config.get`` for this app and user."""
