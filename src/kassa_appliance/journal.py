@@ -156,7 +156,7 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX jobs_pending ON jobs(seq)
         WHERE state IN ('received', 'fiscalizing', 'blocked');
-    CREATE INDEX jobs_unreported ON jobs(needs_report, reported_at, state);
+    CREATE INDEX jobs_unreported ON jobs(seq) WHERE needs_report=1 AND reported_at IS NULL;
     """,
 )
 
@@ -492,8 +492,9 @@ class Journal:
     def unreported(self, limit: int = 100) -> list[Job]:
         """Final jobs whose outcome must still be written back (e.g. to Bitrix24)."""
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM jobs WHERE needs_report=1 AND reported_at IS NULL"
-            " AND state IN (?,?) ORDER BY seq LIMIT ?",
+            f"SELECT {_COLUMNS} FROM jobs INDEXED BY jobs_unreported"
+            " WHERE needs_report=1 AND reported_at IS NULL AND state IN (?,?)"
+            " ORDER BY seq LIMIT ?",
             (JobState.FISCALIZED.value, JobState.FAILED.value, limit),
         ).fetchall()
         return [_row_to_job(row) for row in rows]
