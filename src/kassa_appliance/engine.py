@@ -41,6 +41,8 @@ from kassa_appliance.registers.caller import RegisterCaller
 
 log = logging.getLogger(__name__)
 
+QUEUE_DEPTH_TTL = 0.25
+
 # Tasks that may carry operator/taxation defaults from the configuration.
 _OPERATOR_TASKS = RECEIPT_TASK_TYPES | {"openShift", "closeShift", "reportX", "cashIn", "cashOut"}
 # Tasks an operator must be able to run while the receipt queue is stuck (e.g. to open or
@@ -164,6 +166,8 @@ class Engine:
         self._shift_fix_ambiguous = False
         self._prepared_task: tuple[str, JsonDict] | None = None
         """(job id, driver task) validated ahead while batching, so it is parsed once."""
+        self._depth = 0
+        self._depth_counted_at: float | None = None
         self._handoff: _Handoff | None = None
         self._thread_journal: Journal | None = None
         """The register thread's own connection, for handoff commits (sqlite3 objects
@@ -190,7 +194,7 @@ class Engine:
         return EngineStatus(
             register=self._register.name,
             register_online=progress.register_online and not self._caller.hung,
-            queue_depth=self._journal.pending_count(),
+            queue_depth=self._queue_depth(),
             current_job=progress.current_job,
             waiting=progress.waiting,
             last_error=progress.last_error,
@@ -198,6 +202,15 @@ class Engine:
             print_pending=progress.print_pending,
             processed=progress.processed,
         )
+
+    def _queue_depth(self) -> int:
+        """Pending jobs, counted at most every QUEUE_DEPTH_TTL: status is published for
+        every job, and counting a deep queue each time would cost more than the job."""
+        now = time.monotonic()
+        if self._depth_counted_at is None or now - self._depth_counted_at > QUEUE_DEPTH_TTL:
+            self._depth = self._journal.pending_count()
+            self._depth_counted_at = now
+        return self._depth
 
     @property
     def register_call_hung(self) -> bool:
@@ -254,6 +267,7 @@ class Engine:
                 # after it), else read from the journal.
                 job = self._handoff.job if self._handoff else self._journal.next_pending()
                 if job is None:
+                    self._depth_counted_at = None  # idle: the next status counts afresh
                     if self._opened:
                         self._set_waiting(None)
                     await self._idle()
