@@ -28,7 +28,8 @@ from kassa_appliance.journal import Job, JobState, Journal
 from kassa_appliance.registers.simulator import SimulatorRegister
 from kassa_appliance.registers.simulator_faults import Fault, set_fault
 from kassa_appliance.registers.simulator_state import load_state
-from test_jobs import FAST_ENGINE, sell
+from sample_tasks import sell
+from test_jobs import FAST_ENGINE
 
 KASSA = "kassa-9"
 PAIRING_KEYS = ("portal", "client_id", "client_secret", "refresh_token", "token_url")

@@ -23,33 +23,12 @@ from kassa_appliance.registers.simulator_faults import (
     write_control,
 )
 from kassa_appliance.registers.simulator_state import device_lock, load_state
+from sample_tasks import sell
 
-OPERATOR = {"name": "Кассир Тестов", "vatin": "500100732259"}
 ALWAYS = Fault()
 FAST = EngineSettings(
     retry_interval=0.01, max_retry_interval=0.05, journal_poll_interval=0.02, call_timeout=5.0
 )
-
-
-def sell(total: str = "150.00") -> dict[str, Any]:
-    return {
-        "type": "sell",
-        "operator": OPERATOR,
-        "items": [
-            {
-                "type": "position",
-                "name": "Чай",
-                "price": float(total),
-                "quantity": 1,
-                "amount": float(total),
-                "tax": {"type": "vat22"},
-                "paymentMethod": "fullPayment",
-                "paymentObject": "commodity",
-            }
-        ],
-        "payments": [{"type": "cash", "sum": float(total)}],
-        "total": float(total),
-    }
 
 
 class Appliance:

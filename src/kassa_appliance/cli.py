@@ -119,21 +119,24 @@ def describe_job(job: Job) -> str:
         lines.append(f"  waiting: {job.wait_reason}")
     params = (job.result or {}).get("fiscalParams")
     if isinstance(params, dict):
-        lines.append(
-            "  ФД {fd}  ФП {fp}  ФН {fn}  смена {shift}  чек {receipt}  сумма {total}".format(
-                fd=params.get("fiscalDocumentNumber"),
-                fp=params.get("fiscalDocumentSign"),
-                fn=params.get("fnNumber"),
-                shift=params.get("shiftNumber"),
-                receipt=params.get("fiscalReceiptNumber", "-"),
-                total=_money(params.get("total")),
-            )
-        )
+        lines.append("  " + describe_fiscal_params(params))
     elif job.result:
         lines.append("  " + json.dumps(job.result, ensure_ascii=False))
     if job.qr:
         lines.append(f"  QR: {job.qr}")
     return "\n".join(lines)
+
+
+def describe_fiscal_params(params: dict[str, Any]) -> str:
+    """One line with what a receipt's fiscal block says."""
+    return "ФД {fd}  ФП {fp}  ФН {fn}  смена {shift}  чек {receipt}  сумма {total}".format(
+        fd=params.get("fiscalDocumentNumber"),
+        fp=params.get("fiscalDocumentSign"),
+        fn=params.get("fnNumber"),
+        shift=params.get("shiftNumber"),
+        receipt=params.get("fiscalReceiptNumber", "-"),
+        total=_money(params.get("total")),
+    )
 
 
 def _money(value: object) -> str:

@@ -15,11 +15,11 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from kassa_appliance.bitrix.jobs import STATE_DONE, STATE_FAILED
+from kassa_appliance.cli import describe_fiscal_params
 from kassa_appliance.demo_stack import ApplianceStack, StackError, StackSettings
 from kassa_appliance.tape import qr_lines
 
@@ -74,10 +74,6 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def _money(value: object) -> str:
-    return "-" if value is None else f"{Decimal(str(value)):.2f}"
-
-
 def _parse_json(text: object) -> dict[str, Any] | None:
     if not isinstance(text, str) or not text:
         return None
@@ -93,16 +89,7 @@ def describe_result(result: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     params = result.get("fiscalParams")
     if isinstance(params, dict):
-        lines.append(
-            "    ФД {fd}  ФП {fp}  ФН {fn}  смена {shift}  чек {receipt}  сумма {total}".format(
-                fd=params.get("fiscalDocumentNumber"),
-                fp=params.get("fiscalDocumentSign"),
-                fn=params.get("fnNumber"),
-                shift=params.get("shiftNumber"),
-                receipt=params.get("fiscalReceiptNumber", "-"),
-                total=_money(params.get("total")),
-            )
-        )
+        lines.append("    " + describe_fiscal_params(params))
     elif result.get("result") is not None:
         lines.append("    " + json.dumps(result["result"], ensure_ascii=False))
     qr = result.get("qr")
