@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint typecheck pytest bench system-deps venv clean
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { ./scripts/install-system-deps && $(PYTHON) -m venv $(VENV); }
+	@$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV) \
+		|| { rm -rf $(VENV); ./scripts/install-system-deps python3-venv && $(PYTHON) -m venv $(VENV); }; }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
