@@ -194,6 +194,10 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
                 await stop.wait()
                 service.reporter.stopping()  # STOPPING=1
                 log.info("stopping: finishing the job in flight")
+                # The engine stops first, so the Bitrix24 link can still write back the
+                # outcome of the receipt that was in flight.
+                await engine.stop()
+                await engine.stopped()
         status_file.flush()
     return 0
 

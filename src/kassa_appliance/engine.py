@@ -155,6 +155,7 @@ class Engine:
         self._changed = asyncio.Event()
         self._available = asyncio.Event()
         self._available.set()
+        self._finished = asyncio.Event()
         self._stopping = False
         self._opened = False
         self._last_fd: int | None = None
@@ -258,6 +259,10 @@ class Engine:
         self._wake.set()
         self._available.set()
 
+    async def stopped(self) -> None:
+        """Wait until run() has returned (after stop())."""
+        await self._finished.wait()
+
     async def run(self) -> None:
         """Work the queue until stop() is called."""
         try:
@@ -293,6 +298,7 @@ class Engine:
                     await self._pause()
         finally:
             self._flush_handoff()
+            self._finished.set()
             await self._caller.wait_until_free()
             if self._thread_journal is not None:
                 await self._caller.run(self._thread_journal.close)

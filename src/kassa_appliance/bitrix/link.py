@@ -34,6 +34,8 @@ from kassa_appliance.config import Config
 
 log = logging.getLogger(__name__)
 
+FINAL_REPORT_SECONDS = 5.0
+
 
 def make_auth(config: Config, data_dir: Path) -> Auth | None:
     """OAuth when client id/secret are set, else a webhook, else None (no link)."""
@@ -103,4 +105,10 @@ async def bitrix_link(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Outcomes that came in while stopping (the engine finishes its receipt first)
+        # are written back now if Bitrix24 answers quickly; otherwise on the next start.
+        try:
+            await asyncio.wait_for(link.report_pending(), FINAL_REPORT_SECONDS)
+        except Exception as error:  # the journal keeps them for the next start
+            log.info("write-back at shutdown not finished (%s); it resumes on start", error)
         await rest.aclose()
