@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from kassa_appliance.aio import wait_event
 from kassa_appliance.fiscal_qr import qr_string
 from kassa_appliance.journal import Job, JobState, Journal, JournalError, Transition
 from kassa_appliance.receipt import TaskValidationError, is_fiscal, parse_task, to_driver_json
@@ -248,10 +249,7 @@ class Engine:
             wait = self._settings.journal_poll_interval
             if remaining is not None:
                 wait = min(wait, remaining)
-            try:
-                await asyncio.wait_for(self._changed.wait(), wait)
-            except TimeoutError:
-                pass
+            await wait_event(self._changed, wait)
 
     async def stop(self) -> None:
         """Finish the step in flight, then let run() return."""
@@ -323,18 +321,12 @@ class Engine:
         self._wake.clear()
         if self._progress.print_pending:
             await self._try_continue_print()
-        try:
-            await asyncio.wait_for(self._wake.wait(), self._settings.journal_poll_interval)
-        except TimeoutError:
-            pass
+        await wait_event(self._wake, self._settings.journal_poll_interval)
 
     async def _pause(self) -> None:
         """Back off before retrying a register that asked us to wait; wake() cuts it short."""
         self._wake.clear()
-        try:
-            await asyncio.wait_for(self._wake.wait(), self._retry_delay)
-        except TimeoutError:
-            pass
+        await wait_event(self._wake, self._retry_delay)
         self._retry_delay = min(self._retry_delay * 2, self._settings.max_retry_interval)
 
     async def _serve_service_jobs_while_waiting(self, stuck: Job) -> None:

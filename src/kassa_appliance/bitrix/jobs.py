@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kassa_appliance.aio import wait_event
 from kassa_appliance.bitrix.errors import AlreadyExists, BitrixError, NotFound
 from kassa_appliance.bitrix.rest import RestClient
 from kassa_appliance.journal import Job, JobState, Journal
@@ -529,8 +530,7 @@ class JobLink:
     async def _reconcile_loop(self) -> None:
         attempt = 0
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reconcile_needed.wait(), self._reconcile_interval)
+            await wait_event(self._reconcile_needed, self._reconcile_interval)
             self._reconcile_needed.clear()
             try:
                 await self.reconcile()
@@ -545,8 +545,7 @@ class JobLink:
     async def _report_loop(self) -> None:
         attempt = 0
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._report_needed.wait(), self._sweep_interval)
+            await wait_event(self._report_needed, self._sweep_interval)
             self._report_needed.clear()
             try:
                 await self.report_pending()
@@ -564,8 +563,7 @@ class JobLink:
                 await self.heartbeat()
             except BitrixError as exc:
                 log.warning("heartbeat failed: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._status_changed.wait(), self._heartbeat_min_gap)
+            await wait_event(self._status_changed, self._heartbeat_min_gap)
             self._status_changed.clear()
 
 

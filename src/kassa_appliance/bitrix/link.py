@@ -108,7 +108,8 @@ async def bitrix_link(
         # Outcomes that came in while stopping (the engine finishes its receipt first)
         # are written back now if Bitrix24 answers quickly; otherwise on the next start.
         try:
-            await asyncio.wait_for(link.report_pending(), FINAL_REPORT_SECONDS)
+            async with asyncio.timeout(FINAL_REPORT_SECONDS):
+                await link.report_pending()
         except Exception as error:  # the journal keeps them for the next start
             log.info("write-back at shutdown not finished (%s); it resumes on start", error)
         await rest.aclose()

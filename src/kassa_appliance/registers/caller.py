@@ -52,7 +52,8 @@ class RegisterCaller:
     async def finish(self, future: concurrent.futures.Future[Any], *, fiscal: bool = False) -> Any:
         """The call's result; a lost connection if it outlives the timeout."""
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+            async with asyncio.timeout(self.timeout):  # not wait_for: see kassa_appliance.aio
+                return await asyncio.wrap_future(future)
         except TimeoutError:
             self._stuck = future
             code = CONNECTION_LOST if fiscal else NO_CONNECTION
