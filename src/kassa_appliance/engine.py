@@ -562,7 +562,7 @@ class Engine:
     def _commit_in_thread(self, transitions: list[Transition]) -> None:
         if self._thread_journal is None:
             self._thread_journal = Journal(self._journal.path)
-        self._thread_journal.apply(transitions)
+        self._thread_journal.commit(transitions)
 
     def _flush_handoff(self) -> None:
         """Commit a pending handoff now (the job it prepared is not being sent next)."""

@@ -367,19 +367,26 @@ class Journal:
         The state check is part of the UPDATE (``WHERE state IN`` the legal predecessors),
         so a transition costs one statement; only a refused one reads the row to explain.
         """
+        return self._apply(transitions, returning=True)
+
+    def commit(self, transitions: Sequence[Transition]) -> None:
+        """:meth:`apply` for a caller that does not need the jobs back (cheaper)."""
+        self._apply(transitions, returning=False)
+
+    def _apply(self, transitions: Sequence[Transition], *, returning: bool) -> list[Job]:
         now = time.time()
         updated: list[Job] = []
         with self._transaction():
             for change in transitions:
                 predecessors = _PREDECESSORS[change.state]
-                row = self._db.execute(
+                cursor = self._db.execute(
                     "UPDATE jobs SET state=?, fd_before=COALESCE(?, fd_before),"
                     " result=COALESCE(?, result), qr=COALESCE(?, qr),"
                     " error_code=COALESCE(?, error_code),"
                     " error_message=COALESCE(?, error_message), wait_reason=?,"
                     " attempts=attempts+?, updated_at=?"
                     f" WHERE id=? AND state IN ({','.join('?' * len(predecessors))})"
-                    f" RETURNING {_COLUMNS}",
+                    + (f" RETURNING {_COLUMNS}" if returning else ""),
                     (
                         change.state.value,
                         change.fd_before,
@@ -393,10 +400,14 @@ class Journal:
                         change.job_id,
                         *predecessors,
                     ),
-                ).fetchone()
-                if row is None:
+                )
+                if returning:
+                    row = cursor.fetchone()
+                    if row is None:
+                        raise self._refusal(change)
+                    updated.append(_row_to_job(row))
+                elif cursor.rowcount != 1:
                     raise self._refusal(change)
-                updated.append(_row_to_job(row))
         return updated
 
     def _refusal(self, change: Transition) -> JournalError:
