@@ -151,6 +151,19 @@ async def test_connection_lost_after_fiscalisation_is_recovered_without_a_second
     assert job.qr is not None and "&s=77.70&" in job.qr
 
 
+async def test_an_interrupted_receipt_close_is_recovered_from_the_register(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path) as appliance:
+        await appliance.run("warm-up", sell())
+        appliance.fault("receipt_interrupted", Fault(count=1))
+        job = await appliance.run("interrupted", sell("33.30"))
+        assert appliance.documents("sell") == 2
+    assert job.state is JobState.FISCALIZED
+    assert job.result is not None and job.result["recovered"] is True
+    assert job.qr is not None and "&s=33.30&" in job.qr
+
+
 async def test_connection_lost_before_fiscalisation_sends_the_task_again(tmp_path: Path) -> None:
     async with running(tmp_path) as appliance:
         await appliance.run("warm-up", sell())

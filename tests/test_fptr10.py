@@ -15,6 +15,7 @@ import pytest
 from backends import build_fake_libfptr10, short_socket_dir
 from fptr10_bridge import Fptr10Bridge
 from kassa_appliance.registers.base import (
+    CLOSE_RECEIPT_INTERRUPTED,
     CONNECTION_LOST,
     COVER_OPENED,
     DENIED_IN_CLOSED_SHIFT,
@@ -217,6 +218,14 @@ def test_connection_lost_after_fiscalisation_is_ambiguous(open_shift_stack: Fptr
     before = open_shift_stack.fd_number()
     error = expect_error(open_shift_stack.register, sell_task())
     assert (error.code, error.category) == (CONNECTION_LOST, ErrorCategory.AMBIGUOUS)
+    assert open_shift_stack.fd_number() == before + 1  # the document does exist
+
+
+def test_an_interrupted_receipt_close_is_ambiguous(open_shift_stack: Fptr10Stack) -> None:
+    set_fault(open_shift_stack.state_dir, "receipt_interrupted", Fault(count=1))
+    before = open_shift_stack.fd_number()
+    error = expect_error(open_shift_stack.register, sell_task())
+    assert (error.code, error.category) == (CLOSE_RECEIPT_INTERRUPTED, ErrorCategory.AMBIGUOUS)
     assert open_shift_stack.fd_number() == before + 1  # the document does exist
 
 

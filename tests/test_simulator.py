@@ -556,6 +556,19 @@ def test_connection_lost_before_fiscalisation_changes_nothing(
     assert register.state().document_counts.get("sell", 0) == 0
 
 
+def test_an_interrupted_receipt_close_is_ambiguous_but_the_document_exists(
+    open_shift: SimulatorRegister,
+) -> None:
+    open_shift.set_fault("receipt_interrupted", Fault(count=1))
+    with pytest.raises(RegisterError) as caught:
+        open_shift.process(receipt(price=55.0))
+    assert (caught.value.code, caught.value.category) == (177, ErrorCategory.AMBIGUOUS)
+    assert fd_number(open_shift) == 3
+    last = open_shift.process({"type": "getLastFiscalParams", "forReceipt": True})
+    assert last["fiscalParams"]["total"] == 55.0
+    assert open_shift.process(receipt())["fiscalParams"]["fiscalDocumentNumber"] == 4
+
+
 def test_connection_lost_after_fiscalisation_is_ambiguous_but_the_document_exists(
     open_shift: SimulatorRegister, state_dir: Path, clock: ManualClock
 ) -> None:

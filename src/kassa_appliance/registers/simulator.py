@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any
 
 from kassa_appliance.registers.base import (
+    CLOSE_RECEIPT_INTERRUPTED,
     CONNECTION_DISABLED,
     CONNECTION_LOST,
     COVER_OPENED,
@@ -355,6 +356,10 @@ class SimulatorRegister:
             self._print(document)
         if self._faults.fire("connection_lost_after"):
             raise RegisterError(CONNECTION_LOST, "Потеряно соединение с ККТ")
+        if self._faults.fire("receipt_interrupted"):
+            raise RegisterError(
+                CLOSE_RECEIPT_INTERRUPTED, "Закрытие чека прервано. Проверьте последний документ"
+            )
         result["warnings"] = warnings
         return result
 

@@ -26,6 +26,9 @@ Faults and the tasks they affect (queries such as ``get*`` are never affected):
     fiscal documents (FISCAL_TASK_TYPES): error 2, nothing reaches the device, no change.
 ``connection_lost_after``
     fiscal documents: the document is fiscalised and stored, then error 241 (ambiguous).
+``receipt_interrupted``
+    fiscal documents: the document is fiscalised and stored, then error 177
+    CLOSE_RECEIPT_INTERRUPTED (ambiguous, as the driver reports an interrupted closing).
 ``fn_fault``
     fiscal documents: error 118 before fiscalisation.
 ``cover_open``
@@ -59,6 +62,7 @@ FAULT_NAMES = (
     "cover_open",
     "connection_lost_before",
     "connection_lost_after",
+    "receipt_interrupted",
     "fn_fault",
     "print_delay",
 )
