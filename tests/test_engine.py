@@ -137,31 +137,21 @@ async def test_no_paper_makes_the_job_wait_and_it_resumes_when_paper_is_back(
     assert done.state is JobState.FISCALIZED
 
 
-async def test_connection_lost_after_fiscalisation_is_recovered_without_a_second_receipt(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    "fault", ["connection_lost_after", "receipt_interrupted"], ids=["atol-241", "atol-177"]
+)
+async def test_an_answer_lost_after_fiscalisation_is_recovered_without_a_second_receipt(
+    tmp_path: Path, fault: str
 ) -> None:
     async with running(tmp_path) as appliance:
         await appliance.run("warm-up", sell())
-        appliance.fault("connection_lost_after", Fault(count=1))
+        appliance.fault(fault, Fault(count=1))
         job = await appliance.run("ambiguous", sell("77.70"))
         assert appliance.documents("sell") == 2
     assert job.state is JobState.FISCALIZED
     assert job.result is not None and job.result["recovered"] is True
     assert job.result["fiscalParams"]["total"] == 77.7
     assert job.qr is not None and "&s=77.70&" in job.qr
-
-
-async def test_an_interrupted_receipt_close_is_recovered_from_the_register(
-    tmp_path: Path,
-) -> None:
-    async with running(tmp_path) as appliance:
-        await appliance.run("warm-up", sell())
-        appliance.fault("receipt_interrupted", Fault(count=1))
-        job = await appliance.run("interrupted", sell("33.30"))
-        assert appliance.documents("sell") == 2
-    assert job.state is JobState.FISCALIZED
-    assert job.result is not None and job.result["recovered"] is True
-    assert job.qr is not None and "&s=33.30&" in job.qr
 
 
 async def test_connection_lost_before_fiscalisation_sends_the_task_again(tmp_path: Path) -> None:

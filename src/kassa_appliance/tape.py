@@ -28,6 +28,7 @@ from typing import Any
 import qrcode
 
 from kassa_appliance.fiscal_qr import OPERATION_CODES, qr_string
+from kassa_appliance.registers.base import RECEIPT_TASK_ORDER
 
 DEMO_MARK = "ДЕМО — НЕ ФИСКАЛЬНЫЙ ДОКУМЕНТ"
 MODEL_NAME = "АТОЛ 30Ф (симулятор)"
@@ -222,16 +223,7 @@ def _summary(summary: Mapping[str, Any], width: int) -> list[str]:
     lines: list[str] = []
     counts: Mapping[str, int] = summary.get("counts") or {}
     totals: Mapping[str, Any] = summary.get("totals") or {}
-    for kind in (
-        "sell",
-        "sellReturn",
-        "buy",
-        "buyReturn",
-        "sellCorrection",
-        "sellReturnCorrection",
-        "buyCorrection",
-        "buyReturnCorrection",
-    ):
+    for kind in RECEIPT_TASK_ORDER:
         direction = RECEIPT_TITLES[kind.removesuffix("Correction")]
         title = f"КОРР. {direction}" if kind.endswith("Correction") else direction
         count = counts.get(kind, 0)

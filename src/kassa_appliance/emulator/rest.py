@@ -227,18 +227,7 @@ class RestApi:
 
     def _entity(self, caller: Caller, params: dict[str, Any]) -> Entity:
         self._require_app(caller)
-        code = str(params.get("ENTITY") or "").strip()
-        if not code:
-            raise ApiError(
-                400, "ERROR_ARGUMENT", "Argument 'ENTITY' is null or empty", argument="ENTITY"
-            )
-        if len(code) > ENTITY_CODE_MAX:
-            raise ApiError(
-                400,
-                "ERROR_ARGUMENT",
-                f"Entity code is too long. Max length is {ENTITY_CODE_MAX} characters.",
-                argument="",
-            )
+        code = _entity_code(params)
         entity = self.state.entities.get(code)
         if entity is None:
             raise ApiError(400, "ERROR_ENTITY_NOT_FOUND", "Entity not found")
@@ -324,18 +313,7 @@ class RestApi:
 
     async def _entity_add(self, caller: Caller, params: dict[str, Any]) -> Answer:
         self._require_app(caller)
-        code = str(params.get("ENTITY") or "").strip()
-        if not code or not _ENTITY_CODE.match(code):
-            raise ApiError(
-                400, "ERROR_ARGUMENT", "Argument 'ENTITY' is null or empty", argument="ENTITY"
-            )
-        if len(code) > ENTITY_CODE_MAX:
-            raise ApiError(
-                400,
-                "ERROR_ARGUMENT",
-                f"Entity code is too long. Max length is {ENTITY_CODE_MAX} characters.",
-                argument="",
-            )
+        code = _entity_code(params, new=True)
         if code in self.state.entities:
             raise ApiError(400, "ERROR_ENTITY_ALREADY_EXISTS", "Entity already exists")
         access_raw = params.get("ACCESS") or {}
@@ -608,3 +586,21 @@ def _matches(item: Item, key: str, expected: Any) -> bool:
     reference = options[0]
     result = _compare(actual, reference)
     return {">": result > 0, ">=": result >= 0, "<": result < 0, "<=": result <= 0}.get(op, False)
+
+
+def _entity_code(params: dict[str, Any], *, new: bool = False) -> str:
+    """The ENTITY argument, checked as Bitrix24 checks it (a new code must also be
+    well-formed)."""
+    code = str(params.get("ENTITY") or "").strip()
+    if not code or (new and not _ENTITY_CODE.match(code)):
+        raise ApiError(
+            400, "ERROR_ARGUMENT", "Argument 'ENTITY' is null or empty", argument="ENTITY"
+        )
+    if len(code) > ENTITY_CODE_MAX:
+        raise ApiError(
+            400,
+            "ERROR_ARGUMENT",
+            f"Entity code is too long. Max length is {ENTITY_CODE_MAX} characters.",
+            argument="",
+        )
+    return code

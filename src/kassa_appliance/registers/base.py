@@ -110,24 +110,22 @@ class RegisterUnavailable(RegisterError):
         super().__init__(code, description, ErrorCategory.WAIT)
 
 
+# Receipts in the order registers report them (sells, returns, buys, then corrections).
+RECEIPT_TASK_ORDER = (
+    "sell",
+    "sellReturn",
+    "buy",
+    "buyReturn",
+    "sellCorrection",
+    "sellReturnCorrection",
+    "buyCorrection",
+    "buyReturnCorrection",
+)
+RECEIPT_TASK_TYPES = frozenset(RECEIPT_TASK_ORDER)
+
 # Tasks that create a fiscal document (consume an FD number) and so need the
 # FD-number bookkeeping of the recovery algorithm.
-FISCAL_TASK_TYPES = frozenset(
-    {
-        "sell",
-        "sellReturn",
-        "buy",
-        "buyReturn",
-        "sellCorrection",
-        "sellReturnCorrection",
-        "buyCorrection",
-        "buyReturnCorrection",
-        "openShift",
-        "closeShift",
-    }
-)
-
-RECEIPT_TASK_TYPES = frozenset(t for t in FISCAL_TASK_TYPES if t not in {"openShift", "closeShift"})
+FISCAL_TASK_TYPES = RECEIPT_TASK_TYPES | {"openShift", "closeShift"}
 
 
 @runtime_checkable
