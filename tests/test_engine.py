@@ -323,3 +323,48 @@ async def test_faults_in_the_middle_of_a_batched_queue_still_give_one_receipt_pe
     assert totals == [200.0 + number for number in range(jobs)]
     assert any(job.result and job.result.get("recovered") for job in finished)
     assert "unexpected error" not in caplog.text, "a fault took the engine off its paths"
+
+
+async def test_a_call_hung_in_the_middle_of_a_receipt_chain_is_settled_by_the_fd_check(
+    tmp_path: Path,
+) -> None:
+    """Consecutive receipts run back to back in the register thread (engine_chain); the
+    per-call timeout still holds for a receipt deep in that run."""
+    jobs = 12
+    settings = replace(FAST, call_timeout=0.3)
+    async with running(tmp_path, settings) as appliance:
+        await appliance.run("warm-up", sell())
+        appliance.fault("print_delay", Fault(seconds=0.05))
+        for number in range(jobs):
+            appliance.journal.submit(f"job-{number:02d}", sell(f"{300 + number}.00"), source="t")
+        appliance.engine.wake()
+        await appliance.engine.wait_for("job-02", 10)
+        appliance.fault("print_delay", Fault(seconds=1.0, count=1))
+        await wait_until(lambda: appliance.engine.register_call_hung, timeout=5)
+        hung = [job for job in appliance.journal.all_jobs() if job.state is JobState.BLOCKED]
+        assert len(hung) == 1 and hung[0].id > "job-02", "the hang was not inside the chain"
+        appliance.fault("print_delay", None)
+        finished = [await appliance.engine.wait_for(f"job-{n:02d}", 10) for n in range(jobs)]
+        assert appliance.documents("sell") == jobs + 1
+    assert {job.state for job in finished} == {JobState.FISCALIZED}
+    recovered = [job.id for job in finished if job.result and job.result.get("recovered")]
+    assert recovered == [hung[0].id]
+    totals = [job.result["fiscalParams"]["total"] for job in finished if job.result]
+    assert totals == [300.0 + number for number in range(jobs)]
+
+
+async def test_status_follows_every_receipt_of_a_chain(tmp_path: Path) -> None:
+    """Listeners (status file, Bitrix24 write-back) hear of each result as it is committed,
+    not once at the end of a run of receipts."""
+    seen: list[int] = []
+    async with running(tmp_path) as appliance:
+        appliance.engine.add_listener(lambda status: seen.append(status.processed))
+        await appliance.run("warm-up", sell())
+        appliance.fault("print_delay", Fault(seconds=0.03))
+        for number in range(10):
+            appliance.journal.submit(f"job-{number:02d}", sell(), source="t")
+        appliance.engine.wake()
+        await appliance.engine.wait_for("job-09", 10)
+        done = [appliance.journal.get(f"job-{n:02d}") for n in range(10)]
+    assert all(job is not None and job.state is JobState.FISCALIZED for job in done)
+    assert set(range(1, 12)) <= set(seen)

@@ -19,16 +19,16 @@ keeps the job queued and polls; SHIFT fixes the shift by policy; AMBIGUOUS marks
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kassa_appliance.aio import wait_event
+from kassa_appliance.engine_chain import ChainEnd, ChainHooks, ChainStep, ReceiptChain
 from kassa_appliance.fiscal_qr import qr_string
-from kassa_appliance.journal import Job, JobState, Journal, JournalError, Transition
+from kassa_appliance.journal import Job, JobState, Journal, Transition
 from kassa_appliance.receipt import TaskValidationError, is_fiscal, parse_task, to_driver_json
 from kassa_appliance.registers.base import (
     FISCAL_TASK_TYPES,
@@ -114,28 +114,18 @@ class _Progress:
     processed: int = 0
 
 
-@dataclass(frozen=True)
-class _Handoff:
-    """A finished job's result and the next receipt's move to ``fiscalizing``.
+class _MustWait(Exception):
+    """The register cannot make progress now; the reason is a human sentence.
 
-    Both go into one transaction, committed in the register thread immediately before
-    the next receipt is sent: the rule "durable before the step it guards" holds, and the
-    job costs one journal commit and one thread round trip. If the next receipt is not
-    sent after all (stop, wait, error), the engine commits the handoff on its own.
+    ``job`` is the job that waits when it is not the one the engine started with (a
+    receipt further down a chain).
     """
 
-    job: Job
-    """The next receipt as it will be once the handoff is committed."""
-    transitions: list[Transition]
-
-
-class _MustWait(Exception):
-    """The register cannot make progress now; the reason is a human sentence."""
-
-    def __init__(self, reason: str, code: str):
+    def __init__(self, reason: str, code: str, job: Job | None = None):
         super().__init__(reason)
         self.reason = reason
         self.code = code
+        self.job = job
 
 
 StatusListener = Callable[[EngineStatus], None]
@@ -166,17 +156,12 @@ class Engine:
         self._last_status: EngineStatus | None = None
         self._retry_delay = self._settings.retry_interval
         self._shift_fix_ambiguous = False
-        self._prepared_task: tuple[str, JsonDict] | None = None
-        """(job id, driver task) validated ahead while batching, so it is parsed once."""
         self._depth = 0
         self._depth_counted_at: float | None = None
-        self._handoff: _Handoff | None = None
         self._thread_journal: Journal | None = None
-        """The register thread's own connection, for handoff commits (sqlite3 objects
+        """The register thread's own connection, for receipt chains (sqlite3 objects
         stay in the thread that made them)."""
-        self._lookahead: Job | None = None
-        """The next receipt, validated while the register worked on the current one."""
-        """(job id, fd_before) of a job committed as fiscalizing but not yet sent."""
+        self._chain: ReceiptChain | None = None
 
     # -- public surface ----------------------------------------------------------------
 
@@ -265,10 +250,7 @@ class Engine:
         """Work the queue until stop() is called."""
         try:
             while not self._stopping:
-                # The head of the queue: the job prepared together with the last result
-                # if there is one (only inserts happen behind our back, and they queue
-                # after it), else read from the journal.
-                job = self._handoff.job if self._handoff else self._journal.next_pending()
+                job = self._journal.next_pending()
                 if job is None:
                     self._depth_counted_at = None  # idle: the next status counts afresh
                     if self._opened:
@@ -280,22 +262,20 @@ class Engine:
                     await self._work(job)
                     self._retry_delay = self._settings.retry_interval
                 except _MustWait as wait:
-                    self._flush_handoff()
+                    waiting = wait.job or job
                     self._set_waiting(wait.reason)
                     if not self._stopping:
-                        self._journal.set_wait_reason(job.id, wait.code)
-                    await self._serve_service_jobs_while_waiting(job)
+                        self._journal.set_wait_reason(waiting.id, wait.code)
+                    await self._serve_service_jobs_while_waiting(waiting)
                     await self._pause()
                 except Exception as error:
                     # A bug or an unexpected driver answer: the job stays in the journal in
                     # its state (so the FD check still guards it) and is retried after a pause.
                     log.exception("job %s: unexpected error; will retry", job.id)
-                    self._flush_handoff()
                     self._progress.last_error = f"internal error: {error!r}"
                     self._set_waiting(f"internal error on job {job.id}: {error!r}")
                     await self._pause()
         finally:
-            self._flush_handoff()
             self._finished.set()
             await self._caller.wait_until_free()
             if self._thread_journal is not None:
@@ -348,7 +328,7 @@ class Engine:
         if not self._available.is_set():
             raise _MustWait("register unplugged: jobs wait until it is connected again", "offline")
         if self._caller.hung:
-            raise _MustWait("register is not answering (a driver call is hung)", "hung")
+            raise _MustWait("register is not answering (a driver call is hung)", "hung") from None
         if not self._opened:
             try:
                 await self._caller.run(self._register.open)
@@ -419,10 +399,6 @@ class Engine:
 
     def _prepare(self, job: Job) -> JsonDict | None:
         """Validate the stored task; a malformed one fails the job with the reason."""
-        cached = self._prepared_task
-        self._prepared_task = None
-        if cached is not None and cached[0] == job.id:
-            return cached[1]
         raw = self._with_defaults(job.task)
         try:
             task = parse_task(raw)
@@ -476,99 +452,113 @@ class Engine:
             self._progress.print_pending = False
 
     async def _fiscalise(self, job: Job, task: JsonDict) -> None:
-        self._lookahead = None
         known_not_done = job.state is JobState.RECEIVED
-        handoff = self._handoff
-        if handoff is not None and handoff.job.id != job.id:
-            self._flush_handoff()
-            handoff = None
-        # Batched with the previous job's result and not committed yet: the commit runs
-        # in the register thread right before this task is sent (see _Handoff).
-        skip_transition = handoff is not None and self._last_fd == job.fd_before
-        if handoff is not None and not skip_transition:
-            self._flush_handoff()
-            handoff = None
         while not self._stopping:
-            if skip_transition:
-                skip_transition = False
-            else:
-                if not known_not_done:
-                    recovered = await self._recover(job, task)
-                    if recovered is not None:
-                        self._finish_fiscalized(job, task, recovered)
-                        return
-                known_not_done = False
-                fd_before = await self._last_fd_number()
-                job = self._journal.transition(
-                    Transition(
-                        job.id, JobState.FISCALIZING, fd_before=fd_before, count_attempt=True
-                    )
-                )
-            before = None
-            if handoff is not None:
-                before = functools.partial(self._commit_in_thread, handoff.transitions)
-            committing: _Handoff | None = None
-            try:
-                call = self._caller.start_process(task, request_id=job.id, before=before)
-                # The register thread commits the handoff now; it is never used again.
-                committing, handoff, self._handoff = handoff, None, None
-                # While the register works, find and validate the job after this one, so
-                # its `fiscalizing` can be committed together with this result.
-                self._lookahead = self._next_to_prepare(
-                    job, *([] if committing is None else [committing.transitions[0].job_id])
-                )
-                result = await self._caller.finish(call, fiscal=True)
-            except JournalError:
-                if committing is None:
-                    raise
-                # The batched commit was refused, so nothing was sent: record the previous
-                # result on its own and start this job the ordinary way.
-                self._lookahead = None
-                self._journal.transition(committing.transitions[0])
-                current = self._journal.get(job.id)
-                assert current is not None
-                job, known_not_done = current, current.state is JobState.RECEIVED
-                continue
-            except RegisterError as error:
-                self._lookahead = None
-                self._last_fd = None
-                self._note_error(error)
-                if error.category is ErrorCategory.WAIT:
-                    raise _MustWait(_wait_reason(error), f"atol-{error.code}") from None
-                if error.category is ErrorCategory.SHIFT:
-                    if not await self._fix_shift_for(job, error.code):
-                        return
-                    # 68/73 refuse before anything is printed; if fixing the shift itself
-                    # lost an answer, the FD check below sorts it out.
-                    known_not_done = not self._shift_fix_ambiguous
-                    continue
-                if error.category is ErrorCategory.AMBIGUOUS:
-                    job = self._journal.transition(
-                        Transition(job.id, JobState.BLOCKED, wait_reason="outcome-unknown")
-                    )
-                    log.warning(
-                        "job %s: outcome unknown (%s); checking the register's FD number",
-                        job.id,
-                        error,
-                    )
-                    continue
-                self._finish_failed(job, f"atol-{error.code}", error.description)
-                if error.code in _FN_FAULT_CODES:
-                    self._progress.alerts.append(f"fiscal storage fault {error.code}: {error}")
+            if not known_not_done:
+                recovered = await self._recover(job, task)
+                if recovered is not None:
+                    self._finish_fiscalized(job, recovered)
+                    return
+            known_not_done = False
+            fd_before = await self._last_fd_number()
+            job = self._journal.transition(
+                Transition(job.id, JobState.FISCALIZING, fd_before=fd_before, count_attempt=True)
+            )
+            end = await self._run_chain(ChainStep(job, task))
+            if end.failed is None or end.error is None:
                 return
-            self._finish_fiscalized(job, task, result)
+            # A receipt of the chain (the first or a later one) got an error: it is
+            # `fiscalizing` in the journal with its FD number, and is handled here.
+            job, task, error = end.failed.job, end.failed.task, end.error
+            self._progress.current_job = job.id
+            self._last_fd = None
+            self._note_error(error)
+            if error.category is ErrorCategory.WAIT:
+                raise _MustWait(_wait_reason(error), f"atol-{error.code}", job) from None
+            if error.category is ErrorCategory.SHIFT:
+                if not await self._fix_shift_for(job, error.code):
+                    return
+                # 68/73 refuse before anything is printed; if fixing the shift itself
+                # lost an answer, the FD check below sorts it out.
+                known_not_done = not self._shift_fix_ambiguous
+                continue
+            if error.category is ErrorCategory.AMBIGUOUS:
+                job = self._journal.transition(
+                    Transition(job.id, JobState.BLOCKED, wait_reason="outcome-unknown")
+                )
+                log.warning(
+                    "job %s: outcome unknown (%s); checking the register's FD number",
+                    job.id,
+                    error,
+                )
+                continue
+            self._finish_failed(job, f"atol-{error.code}", error.description)
+            if error.code in _FN_FAULT_CODES:
+                self._progress.alerts.append(f"fiscal storage fault {error.code}: {error}")
             return
 
-    def _commit_in_thread(self, transitions: list[Transition]) -> None:
+    async def _run_chain(self, first: ChainStep) -> ChainEnd:
+        """Fiscalise ``first`` and the fresh receipts queued behind it in the register
+        thread (see :mod:`kassa_appliance.engine_chain`)."""
+        chain = ReceiptChain(first, self._register, self._chain_hooks(), self._caller.timeout)
+        self._chain = chain
+        try:
+            call = self._caller.start(chain.run)
+            try:
+                end: ChainEnd = await self._caller.finish_watched(
+                    call, chain.call_deadline, fiscal=True
+                )
+            except RegisterError as error:
+                # A call outlived its timeout: nothing more is sent or committed by the
+                # chain; the receipt that was with the register waits for the FD check.
+                lost = chain.abort()
+                if lost is None:
+                    raise _MustWait(
+                        "register is not answering (a driver call is hung)", "hung"
+                    ) from None
+                return ChainEnd(failed=lost, error=error)
+        finally:
+            self._chain = None
+            self._note_chain_progress(chain)
+        return end
+
+    def _chain_hooks(self) -> ChainHooks:
+        loop = asyncio.get_running_loop()
+
+        def progressed() -> None:
+            loop.call_soon_threadsafe(self._on_chain_progress)
+
+        return ChainHooks(
+            journal=self._journal_for_thread,
+            prepare=self._prepare_quietly,
+            may_continue=self._may_chain,
+            fiscalized=self._fiscalized_transition,
+            progressed=progressed,
+        )
+
+    def _journal_for_thread(self) -> Journal:
         if self._thread_journal is None:
             self._thread_journal = Journal(self._journal.path)
-        self._thread_journal.commit(transitions)
+        return self._thread_journal
 
-    def _flush_handoff(self) -> None:
-        """Commit a pending handoff now (the job it prepared is not being sent next)."""
-        handoff, self._handoff = self._handoff, None
-        if handoff is not None:
-            self._journal.apply(handoff.transitions)
+    def _may_chain(self) -> bool:
+        return not self._stopping and not self._progress.print_pending and self._available.is_set()
+
+    def _on_chain_progress(self) -> None:
+        chain = self._chain
+        if chain is not None:
+            self._note_chain_progress(chain)
+
+    def _note_chain_progress(self, chain: ReceiptChain) -> None:
+        committed = chain.take_committed()
+        for job, result in committed:
+            self._note_fiscalized(job, result)
+        step = chain.in_register
+        if step is not None:
+            self._progress.current_job = step.job.id
+        if committed:
+            self._changed.set()
+            self._publish_status()
 
     async def _recover(self, job: Job, task: JsonDict) -> JsonDict | None:
         """Resolve a job whose last attempt has an unknown outcome (ARCHITECTURE §3).
@@ -614,64 +604,32 @@ class Engine:
         await self._try_continue_print()
         return {"fiscalParams": params, "warnings": last.get("warnings"), "recovered": True}
 
-    def _finish_fiscalized(self, job: Job, task: JsonDict, result: JsonDict) -> None:
+    def _finish_fiscalized(self, job: Job, result: JsonDict) -> None:
+        self._journal.transition(self._fiscalized_transition(job, result))
+        self._note_fiscalized(job, result)
+        self._set_waiting(None)
+
+    @staticmethod
+    def _fiscalized_transition(job: Job, result: JsonDict) -> Transition:
         params = result.get("fiscalParams") if isinstance(result, dict) else None
         qr = None
         if isinstance(params, dict) and job.task_type in RECEIPT_TASK_TYPES:
             qr = qr_string(params, str(job.task_type))
+        return Transition(job.id, JobState.FISCALIZED, result=result, qr=qr)
+
+    def _note_fiscalized(self, job: Job, result: JsonDict) -> None:
+        """What the engine learns from a result that is now in the journal."""
+        params = result.get("fiscalParams") if isinstance(result, dict) else None
         if isinstance(params, dict) and "fiscalDocumentNumber" in params:
             self._last_fd = int(params["fiscalDocumentNumber"])
+        else:
+            self._last_fd = None
         warnings = result.get("warnings") if isinstance(result, dict) else None
         if isinstance(warnings, dict) and warnings.get("notPrinted"):
             self._progress.print_pending = True
-        done = Transition(job.id, JobState.FISCALIZED, result=result, qr=qr)
-        following = self._lookahead if self._last_fd is not None else None
-        self._lookahead = None
-        if following is not None and (
-            self._stopping or self._progress.print_pending or not self._available.is_set()
-        ):
-            following = None
-        if following is None:
-            self._journal.transition(done)
-        else:
-            # One commit will record this job's result and move the next receipt to
-            # `fiscalizing` with the FD number we now know: durable before it is sent.
-            fiscalizing = Transition(
-                following.id, JobState.FISCALIZING, fd_before=self._last_fd, count_attempt=True
-            )
-            self._handoff = _Handoff(
-                job=replace(
-                    following,
-                    state=JobState.FISCALIZING,
-                    fd_before=self._last_fd,
-                    attempts=following.attempts + 1,
-                ),
-                transitions=[done, fiscalizing],
-            )
         self._progress.processed += 1
         self._progress.last_error = None
-        self._set_waiting(None)
-
-    def _next_to_prepare(self, finishing: Job, *also_finishing: str) -> Job | None:
-        """The queue head after ``finishing``, if it is a fresh, valid receipt.
-
-        ``also_finishing`` names a job whose result is being committed right now (by the
-        handoff in the register thread) and may not look final yet.
-        """
-        if self._stopping or self._progress.print_pending or not self._available.is_set():
-            return None
-        head = self._journal.next_pending_except(finishing.id, *also_finishing)
-        if (
-            head is None
-            or head.state is not JobState.RECEIVED
-            or head.task_type not in RECEIPT_TASK_TYPES
-        ):
-            return None
-        driver_task = self._prepare_quietly(head)
-        if driver_task is None:
-            return None
-        self._prepared_task = (head.id, driver_task)
-        return head
+        self._progress.waiting = None
 
     def _finish_failed(self, job: Job, code: str, message: str) -> None:
         log.warning("job %s failed: %s: %s", job.id, code, message)

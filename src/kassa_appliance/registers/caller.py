@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -56,37 +57,46 @@ class RegisterCaller:
                 return await asyncio.wrap_future(future)
         except TimeoutError:
             self._stuck = future
-            code = CONNECTION_LOST if fiscal else NO_CONNECTION
-            raise RegisterError(
-                code, f"register did not answer within {self.timeout:g} s"
-            ) from None
+            raise self._timed_out(fiscal) from None
+
+    def _timed_out(self, fiscal: bool) -> RegisterError:
+        code = CONNECTION_LOST if fiscal else NO_CONNECTION
+        return RegisterError(code, f"register did not answer within {self.timeout:g} s")
 
     async def run(self, func: Any, *args: Any, fiscal: bool = False, **kwargs: Any) -> Any:
         return await self.finish(self.start(func, *args, **kwargs), fiscal=fiscal)
 
-    def start_process(
+    async def finish_watched(
         self,
-        task: JsonDict,
+        future: concurrent.futures.Future[Any],
+        call_deadline: Callable[[], float | None],
         *,
-        request_id: str | None = None,
-        before: Callable[[], None] | None = None,
-    ) -> concurrent.futures.Future[Any]:
-        """Send one task to the worker thread now.
+        fiscal: bool = False,
+    ) -> Any:
+        """:meth:`finish` for a job that makes several register calls in a row.
 
-        ``before`` runs in the same thread call, immediately before the task, and the task
-        is not sent if it raises: the engine passes the journal commit that must be
-        durable before this task reaches the register, saving a thread round trip.
+        The timeout applies to each call: ``call_deadline()`` is the monotonic time by which
+        the call in progress must end, or None between calls.
         """
-        register = self.register
+        wrapped = asyncio.wrap_future(future)
+        while True:
+            deadline = call_deadline()
+            wait = self.timeout if deadline is None else deadline - time.monotonic()
+            if wait > 0:
+                done, _ = await asyncio.wait({wrapped}, timeout=wait)
+                if done:
+                    return wrapped.result()
+                continue
+            self._stuck = future
+            raise self._timed_out(fiscal)
 
-        def call() -> JsonDict:
-            if before is not None:
-                before()
-            if request_id is None:
-                return register.process(task)
-            return register.process(task, request_id=request_id)
-
-        return self.start(call)
+    def start_process(
+        self, task: JsonDict, *, request_id: str | None = None
+    ) -> concurrent.futures.Future[Any]:
+        """Send one task to the worker thread now."""
+        if request_id is None:
+            return self.start(self.register.process, task)
+        return self.start(self.register.process, task, request_id=request_id)
 
     async def process(
         self, task: JsonDict, *, fiscal: bool = False, request_id: str | None = None
