@@ -368,3 +368,29 @@ async def test_status_follows_every_receipt_of_a_chain(tmp_path: Path) -> None:
         done = [appliance.journal.get(f"job-{n:02d}") for n in range(10)]
     assert all(job is not None and job.state is JobState.FISCALIZED for job in done)
     assert set(range(1, 12)) <= set(seen)
+
+
+async def test_a_cancelled_engine_sends_nothing_after_the_receipt_in_flight(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path / "journal.sqlite3")
+    register = SimulatorRegister(tmp_path / "simulator")
+    engine = Engine(journal, register, FAST)
+    set_fault(tmp_path / "simulator", "print_delay", Fault(seconds=0.1))
+    for number in range(10):
+        journal.submit(f"job-{number:02d}", sell(), source="t")
+    worker = asyncio.create_task(engine.run())
+    await engine.wait_for("job-01", 10)
+    worker.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await worker
+    await asyncio.sleep(0.5)  # longer than the receipt in flight takes
+    state = load_state(tmp_path / "simulator")
+    assert state is not None
+    printed = state.document_counts["sell"]
+    fiscalized = [job for job in journal.all_jobs() if job.state is JobState.FISCALIZED]
+    assert len(fiscalized) <= printed <= len(fiscalized) + 1
+    assert printed <= 4, f"{printed} of 10 receipts printed after the cancellation"
+    await asyncio.sleep(0.3)
+    assert load_state(tmp_path / "simulator") == state, "the register kept printing"
+    journal.close()

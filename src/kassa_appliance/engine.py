@@ -502,22 +502,25 @@ class Engine:
         thread (see :mod:`kassa_appliance.engine_chain`)."""
         chain = ReceiptChain(first, self._register, self._chain_hooks(), self._caller.timeout)
         self._chain = chain
+        call = None
         try:
             call = self._caller.start(chain.run)
-            try:
-                end: ChainEnd = await self._caller.finish_watched(
-                    call, chain.call_deadline, fiscal=True
-                )
-            except RegisterError as error:
-                # A call outlived its timeout: nothing more is sent or committed by the
-                # chain; the receipt that was with the register waits for the FD check.
-                lost = chain.abort()
-                if lost is None:
-                    raise _MustWait(
-                        "register is not answering (a driver call is hung)", "hung"
-                    ) from None
-                return ChainEnd(failed=lost, error=error)
+            end: ChainEnd = await self._caller.finish_watched(
+                call, chain.call_deadline, fiscal=True
+            )
+        except RegisterError as error:
+            # A call outlived its timeout (or an earlier one still has not come back):
+            # nothing more is sent or committed by the chain; the receipt that was with
+            # the register waits for the FD check.
+            lost = chain.abort()
+            if lost is None:
+                raise _MustWait(
+                    "register is not answering (a driver call is hung)", "hung"
+                ) from None
+            return ChainEnd(failed=lost, error=error)
         finally:
+            if call is not None and not call.done():
+                chain.abort()  # cancelled: the call in flight is the last one sent
             self._chain = None
             self._note_chain_progress(chain)
         return end
