@@ -460,7 +460,12 @@ class Engine:
                     self._finish_fiscalized(job, recovered)
                     return
             known_not_done = False
-            fd_before = await self._last_fd_number()
+            try:
+                fd_before = await self._last_fd_number()
+            except RegisterError as query_error:
+                self._note_error(query_error)
+                reason, code = _wait_reason(query_error), f"atol-{query_error.code}"
+                raise _MustWait(reason, code, job) from None
             job = self._journal.transition(
                 Transition(job.id, JobState.FISCALIZING, fd_before=fd_before, count_attempt=True)
             )
