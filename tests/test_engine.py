@@ -357,10 +357,10 @@ async def test_status_follows_every_receipt_of_a_chain(tmp_path: Path) -> None:
     """Listeners (status file, Bitrix24 write-back) hear of each result as it is committed,
     not once at the end of a run of receipts."""
     seen: list[int] = []
-    async with running(tmp_path) as appliance:
+    async with running(tmp_path, replace(FAST, progress_interval=0.01)) as appliance:
         appliance.engine.add_listener(lambda status: seen.append(status.processed))
         await appliance.run("warm-up", sell())
-        appliance.fault("print_delay", Fault(seconds=0.03))
+        appliance.fault("print_delay", Fault(seconds=0.06))
         for number in range(10):
             appliance.journal.submit(f"job-{number:02d}", sell(), source="t")
         appliance.engine.wake()

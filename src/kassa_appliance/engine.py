@@ -74,6 +74,8 @@ class EngineSettings:
     max_retry_interval: float = 10.0
     journal_poll_interval: float = 0.5
     """How often an idle engine looks for jobs written by another process (CLI, hooks)."""
+    progress_interval: float = 0.05
+    """How often the engine takes in the results of a running receipt chain."""
     default_operator: JsonDict | None = None
     default_taxation: str | None = None
 
@@ -161,7 +163,6 @@ class Engine:
         self._thread_journal: Journal | None = None
         """The register thread's own connection, for receipt chains (sqlite3 objects
         stay in the thread that made them)."""
-        self._chain: ReceiptChain | None = None
 
     # -- public surface ----------------------------------------------------------------
 
@@ -506,7 +507,7 @@ class Engine:
         """Fiscalise ``first`` and the fresh receipts queued behind it in the register
         thread (see :mod:`kassa_appliance.engine_chain`)."""
         chain = ReceiptChain(first, self._register, self._chain_hooks(), self._caller.timeout)
-        self._chain = chain
+        follower = asyncio.create_task(self._follow_chain(chain))
         call = None
         try:
             call = self._caller.start(chain.run)
@@ -526,22 +527,16 @@ class Engine:
         finally:
             if call is not None and not call.done():
                 chain.abort()  # cancelled: the call in flight is the last one sent
-            self._chain = None
+            follower.cancel()
             self._note_chain_progress(chain)
         return end
 
     def _chain_hooks(self) -> ChainHooks:
-        loop = asyncio.get_running_loop()
-
-        def progressed() -> None:
-            loop.call_soon_threadsafe(self._on_chain_progress)
-
         return ChainHooks(
             journal=self._journal_for_thread,
             prepare=self._prepare_quietly,
             may_continue=self._may_chain,
             fiscalized=self._fiscalized_transition,
-            progressed=progressed,
         )
 
     def _journal_for_thread(self) -> Journal:
@@ -552,9 +547,11 @@ class Engine:
     def _may_chain(self) -> bool:
         return not self._stopping and not self._progress.print_pending and self._available.is_set()
 
-    def _on_chain_progress(self) -> None:
-        chain = self._chain
-        if chain is not None:
+    async def _follow_chain(self, chain: ReceiptChain) -> None:
+        """Take in the chain's committed results while it runs (status, wait_for, the
+        Bitrix24 write-back follow each receipt, at most ``progress_interval`` late)."""
+        while True:
+            await asyncio.sleep(self._settings.progress_interval)
             self._note_chain_progress(chain)
 
     def _note_chain_progress(self, chain: ReceiptChain) -> None:

@@ -55,8 +55,6 @@ class ChainHooks:
     """False once the engine stops, the register is unplugged or printing is pending."""
     fiscalized: Callable[[Job, JsonDict], Transition]
     """The transition that records a job's fiscal result."""
-    progressed: Callable[[], None]
-    """Called (coalesced) when results were committed; the engine drains them on its loop."""
 
 
 class ReceiptChain:
@@ -72,7 +70,6 @@ class ReceiptChain:
         self._deadline: float | None = None
         self._aborted = False
         self._committed: list[tuple[Job, JsonDict]] = []
-        self._progress_announced = False
 
     # -- the event loop's side -----------------------------------------------------------
 
@@ -87,10 +84,13 @@ class ReceiptChain:
             return self._in_register
 
     def take_committed(self) -> list[tuple[Job, JsonDict]]:
-        """Jobs whose result is now durable in the journal, oldest first."""
+        """Jobs whose result is now durable in the journal, oldest first.
+
+        The engine polls this (a wake-up of the event loop per receipt, for every thread
+        hand-over of the GIL, cost more than the results are worth in between).
+        """
         with self._lock:
             committed, self._committed = self._committed, []
-            self._progress_announced = False
             return committed
 
     @property
@@ -177,7 +177,3 @@ class ReceiptChain:
     def _record(self, finished: tuple[Job, JsonDict]) -> None:
         with self._lock:
             self._committed.append(finished)
-            if self._progress_announced or self._aborted:
-                return
-            self._progress_announced = True
-        self._hooks.progressed()
