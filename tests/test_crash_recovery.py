@@ -25,36 +25,19 @@ from kassa_appliance.journal import JobState, Journal
 from kassa_appliance.registers.factory import simulator_state_dir
 from kassa_appliance.registers.simulator_faults import Fault, clear_faults, set_fault
 from kassa_appliance.registers.simulator_state import load_state
+from sample_tasks import sell
 
 SELL_JOBS = 210
 WAVE = 15
 MIN_KILLS = 25
 SEED = 20261122
 FINISH_TIMEOUT = 120.0
-OPERATOR = {"name": "Кассир Тестов", "vatin": "500100732259"}
 PRINT_DELAY = Decimal("0.004")
 
 
 def sell_task(number: int) -> dict[str, object]:
-    price = Decimal(100) + Decimal(number) / 100
-    return {
-        "type": "sell",
-        "operator": OPERATOR,
-        "items": [
-            {
-                "type": "position",
-                "name": f"Товар {number}",
-                "price": float(price),
-                "quantity": 1,
-                "amount": float(price),
-                "tax": {"type": "none"},
-                "paymentMethod": "fullPayment",
-                "paymentObject": "commodity",
-            }
-        ],
-        "payments": [{"type": "cash", "sum": float(price)}],
-        "total": float(price),
-    }
+    """Sell number ``number``: its own name and a total of 100 + number/100 roubles."""
+    return sell(str(Decimal(100) + Decimal(number) / 100), tax="none", name=f"Товар {number}")
 
 
 @dataclass(frozen=True)

@@ -36,30 +36,11 @@ from kassa_appliance.registers.fptr10_binding import (
 )
 from kassa_appliance.registers.simulator import SimulatorRegister, read_state
 from kassa_appliance.registers.simulator_faults import Fault, set_fault
+from sample_tasks import OPERATOR, sell
 
-OPERATOR = {"name": "Иванов И.И.", "vatin": "500100732259"}
 
-
-def sell_task(price: float = 505.5, tax: str = "none") -> dict[str, Any]:
-    return {
-        "type": "sell",
-        "taxationType": "usnIncome",
-        "operator": OPERATOR,
-        "items": [
-            {
-                "type": "position",
-                "name": "Кофе капучино 300 мл",
-                "price": price,
-                "quantity": 1,
-                "amount": price,
-                "paymentMethod": "fullPayment",
-                "paymentObject": "commodity",
-                "tax": {"type": tax},
-            }
-        ],
-        "payments": [{"type": "cash", "sum": price}],
-        "total": price,
-    }
+def sell_task(tax: str = "none") -> dict[str, Any]:
+    return sell("505.50", tax=tax, name="Кофе капучино 300 мл")
 
 
 @dataclass

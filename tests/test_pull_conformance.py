@@ -96,19 +96,15 @@ async def next_event(stdout: asyncio.StreamReader, wanted: str) -> dict[str, Any
             return event
 
 
-@pytest.mark.parametrize(
-    ("version", "mode"), [(3, "text"), (4, "protobuf"), (5, "jsonrpc")], ids=["v3", "v4", "v5"]
-)
-def test_official_js_pull_client_receives_doorbells(
-    jssdk_project: Path, version: int, mode: str
-) -> None:
-    settings = PushSettings(
-        version=version, buffer_delay=(0.1, 0.1), ping_interval=5.0, jsonrpc_ping_interval=1.0
-    )
-
-    async def scenario() -> None:
-        push = PushServer(settings)
-        await push.start("127.0.0.1", 0)
+@asynccontextmanager
+async def js_pull_client(
+    jssdk_project: Path, settings: PushSettings
+) -> AsyncIterator[tuple[PushServer, asyncio.StreamReader]]:
+    """Our push server, a REST stub and the official client under Node, connected to them;
+    yields the server and the client's event stream (one JSON object per line)."""
+    push = PushServer(settings)
+    await push.start("127.0.0.1", 0)
+    try:
         async with rest_stub(push) as rest_url:
             node = await asyncio.create_subprocess_exec(
                 shutil.which("node") or "node",
@@ -120,38 +116,54 @@ def test_official_js_pull_client_receives_doorbells(
             )
             assert node.stdout is not None
             try:
-                rest = await next_event(node.stdout, "rest")
-                assert (rest["method"], rest["status"]) == ("pull.application.config.get", 200)
-                assert (await next_event(node.stdout, "connected"))["mode"] == mode
-                while push.connection_count == 0:
-                    await asyncio.sleep(0.02)
-                await push.publish_app_event("kassa.job", {"job": "other"}, user_ids=[USER_ID + 1])
-                mids = [
-                    await push.publish_app_event("kassa.job", {"job": "J-1", "kassa": "k"}),
-                    await push.publish_app_event(
-                        "kassa.job", {"job": "J-2", "kassa": "k"}, user_ids=[USER_ID]
-                    ),
-                ]
-                first = await next_event(node.stdout, "message")
-                second = await next_event(node.stdout, "message")
-                assert [first["params"], second["params"]] == [
-                    {"job": "J-1", "kassa": "k"},
-                    {"job": "J-2", "kassa": "k"},
-                ]
-                assert first["command"] == "kassa.job"
-                assert first["extra"]["revision_web"] == 19
-                if mode == "jsonrpc":
-                    for _ in range(100):
-                        if set(mids) <= set(push.stats.acks):
-                            break
-                        await asyncio.sleep(0.02)
-                    assert set(mids) <= set(push.stats.acks)
-                else:
-                    assert push.stats.frames_sent == 1  # both records went in one frame
+                yield push, node.stdout
             finally:
                 node.send_signal(signal.SIGKILL)
                 await node.wait()
-                await push.stop()
+    finally:
+        await push.stop()
+
+
+@pytest.mark.parametrize(
+    ("version", "mode"), [(3, "text"), (4, "protobuf"), (5, "jsonrpc")], ids=["v3", "v4", "v5"]
+)
+def test_official_js_pull_client_receives_doorbells(
+    jssdk_project: Path, version: int, mode: str
+) -> None:
+    settings = PushSettings(
+        version=version, buffer_delay=(0.1, 0.1), ping_interval=5.0, jsonrpc_ping_interval=1.0
+    )
+
+    async def scenario() -> None:
+        async with js_pull_client(jssdk_project, settings) as (push, events):
+            rest = await next_event(events, "rest")
+            assert (rest["method"], rest["status"]) == ("pull.application.config.get", 200)
+            assert (await next_event(events, "connected"))["mode"] == mode
+            while push.connection_count == 0:
+                await asyncio.sleep(0.02)
+            await push.publish_app_event("kassa.job", {"job": "other"}, user_ids=[USER_ID + 1])
+            mids = [
+                await push.publish_app_event("kassa.job", {"job": "J-1", "kassa": "k"}),
+                await push.publish_app_event(
+                    "kassa.job", {"job": "J-2", "kassa": "k"}, user_ids=[USER_ID]
+                ),
+            ]
+            first = await next_event(events, "message")
+            second = await next_event(events, "message")
+            assert [first["params"], second["params"]] == [
+                {"job": "J-1", "kassa": "k"},
+                {"job": "J-2", "kassa": "k"},
+            ]
+            assert first["command"] == "kassa.job"
+            assert first["extra"]["revision_web"] == 19
+            if mode == "jsonrpc":
+                for _ in range(100):
+                    if set(mids) <= set(push.stats.acks):
+                        break
+                    await asyncio.sleep(0.02)
+                assert set(mids) <= set(push.stats.acks)
+            else:
+                assert push.stats.frames_sent == 1  # both records went in one frame
 
     asyncio.run(asyncio.wait_for(scenario(), 120))
 
@@ -162,29 +174,14 @@ def test_official_js_pull_client_follows_channel_expire(jssdk_project: Path) -> 
     settings = PushSettings(version=4, buffer_delay=(0.05, 0.05), ping_interval=5.0)
 
     async def scenario() -> None:
-        push = PushServer(settings)
-        await push.start("127.0.0.1", 0)
-        async with rest_stub(push) as rest_url:
-            node = await asyncio.create_subprocess_exec(
-                shutil.which("node") or "node",
-                "pull-client.mjs",
-                cwd=jssdk_project,
-                env={**os.environ, "KASSA_REST_URL": rest_url, "KASSA_USER_ID": str(USER_ID)},
-                stdout=asyncio.subprocess.PIPE,
-            )
-            assert node.stdout is not None
-            try:
-                await next_event(node.stdout, "connected")
-                push.renew_channels()
-                await next_event(node.stdout, "rest")  # the private channel's get_config
-                while push.stats.connections < 2 or push.connection_count == 0:
-                    await asyncio.sleep(0.02)
-                await push.publish_app_event("kassa.job", {"job": "J-new", "kassa": "k"})
-                message = await next_event(node.stdout, "message")
-                assert message["params"] == {"job": "J-new", "kassa": "k"}
-            finally:
-                node.send_signal(signal.SIGKILL)
-                await node.wait()
-                await push.stop()
+        async with js_pull_client(jssdk_project, settings) as (push, events):
+            await next_event(events, "connected")
+            push.renew_channels()
+            await next_event(events, "rest")  # the private channel's get_config
+            while push.stats.connections < 2 or push.connection_count == 0:
+                await asyncio.sleep(0.02)
+            await push.publish_app_event("kassa.job", {"job": "J-new", "kassa": "k"})
+            message = await next_event(events, "message")
+            assert message["params"] == {"job": "J-new", "kassa": "k"}
 
     asyncio.run(asyncio.wait_for(scenario(), 120))

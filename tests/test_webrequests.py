@@ -36,29 +36,11 @@ from kassa_appliance.registers.webrequests import (
     attempt_uuid,
 )
 from kassa_appliance.wr_emulator import WebRequestsEmulator, simulator_state_dir
+from sample_tasks import OPERATOR, sell
 
-OPERATOR = {"name": "Иванов И.И.", "vatin": "500100732259"}
 
-
-def sell_task(price: float = 250.0, tax: str = "none") -> dict[str, Any]:
-    return {
-        "type": "sell",
-        "operator": OPERATOR,
-        "items": [
-            {
-                "type": "position",
-                "name": "Круассан",
-                "price": price,
-                "quantity": 1,
-                "amount": price,
-                "paymentMethod": "fullPayment",
-                "paymentObject": "commodity",
-                "tax": {"type": tax},
-            }
-        ],
-        "payments": [{"type": "cash", "sum": price}],
-        "total": price,
-    }
+def sell_task(tax: str = "none") -> dict[str, Any]:
+    return sell("250.00", tax=tax, name="Круассан")
 
 
 class Stack:
