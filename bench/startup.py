@@ -15,13 +15,13 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 from kassa_appliance.config import Config, RegisterConfig, save_config
+from kassa_appliance.daemon import daemon_command
 
 TARGET_READY_SECONDS = 1.5
 TARGET_IDLE_RSS_MB = 50.0
@@ -49,10 +49,9 @@ class Daemon:
             WATCHDOG_USEC=str(watchdog_usec),
             PYTHONWARNINGS="ignore",
         )
-        command = [sys.executable, "-m", "kassa_appliance", "--data-dir", str(data_dir), "run"]
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            daemon_command(data_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
 
     def wait_ready(self) -> float:

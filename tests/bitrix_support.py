@@ -5,21 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kassa_appliance.bitrix.auth import OAuthAuth, OAuthCredentials, TokenFile
+from kassa_appliance.bitrix.auth import OAuthAuth, TokenFile
 from kassa_appliance.bitrix.rest import RestClient, RetryPolicy
-from kassa_appliance.emulator.app import Emulator
+from kassa_appliance.emulator.app import Emulator, oauth_credentials
 
 FAST_RETRY = RetryPolicy(attempts=4, rate_limit_attempts=12, base_delay=0.002, max_delay=0.02)
-
-
-def oauth_credentials(pairing: dict[str, Any]) -> OAuthCredentials:
-    return OAuthCredentials(
-        portal=pairing["portal"],
-        client_id=pairing["client_id"],
-        client_secret=pairing["client_secret"],
-        refresh_token=pairing["refresh_token"],
-        token_url=pairing["token_url"],
-    )
 
 
 def oauth_client(

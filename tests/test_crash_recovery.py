@@ -9,7 +9,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import pytest
 
 from backends import start_fptr10_stack, start_webrequests_stack
 from kassa_appliance.config import Config, RegisterConfig, save_config
-from kassa_appliance.daemon import journal_path, read_status_file
+from kassa_appliance.daemon import daemon_command, journal_path, read_status_file
 from kassa_appliance.journal import JobState, Journal
 from kassa_appliance.registers.factory import simulator_state_dir
 from kassa_appliance.registers.simulator_faults import Fault, clear_faults, set_fault
@@ -91,16 +90,7 @@ class Daemon:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kassa_appliance",
-                "--data-dir",
-                str(self.data_dir),
-                "--log-level",
-                "warning",
-                "run",
-            ],
+            daemon_command(self.data_dir, "warning"),
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -39,6 +39,13 @@ def channel_url(push: PushServer, config: dict[str, Any], **extra: str) -> str:
     return f"{push.websocket_url}?{urlencode({'CHANNEL_ID': '/'.join(ids), **extra})}"
 
 
+async def until_registered(push: PushServer) -> None:
+    """Wait until the server has registered a client's connection (publishing before that
+    would reach nobody)."""
+    while push.connection_count == 0:
+        await asyncio.sleep(0.01)
+
+
 async def expect_http_status(url: str) -> int:
     with pytest.raises(InvalidStatus) as refused:
         async with connect(url, open_timeout=GUARD):
@@ -69,8 +76,7 @@ def test_records_published_within_the_delay_share_one_frame() -> None:
         async with push_server() as push:
             config = push.channel_config(1)
             async with connect(channel_url(push, config)) as ws:
-                while push.connection_count == 0:
-                    await asyncio.sleep(0.01)
+                await until_registered(push)
                 mids = [
                     await push.publish_app_event("kassa.job", {"job": str(n)}) for n in range(3)
                 ]
@@ -114,8 +120,7 @@ def test_http_publish_endpoint_stats_and_limits() -> None:
             config = push.channel_config(1)
             bare = config["channels"]["shared"]["id"].split(".")[0]
             async with connect(channel_url(push, config)) as ws, httpx.AsyncClient() as http:
-                while push.connection_count == 0:
-                    await asyncio.sleep(0.01)
+                await until_registered(push)
                 body = '{"module_id":"application","command":"kassa.job","params":{"job":"H"}}'
                 answer = await http.post(
                     push.publish_url,
@@ -162,8 +167,7 @@ def test_protobuf_frames_on_binary_mode() -> None:
         async with push_server() as push:
             config = push.channel_config(1)
             async with connect(channel_url(push, config, binaryMode="true")) as ws:
-                while push.connection_count == 0:
-                    await asyncio.sleep(0.01)
+                await until_registered(push)
                 mid = await push.publish_app_event("kassa.job", {"job": "P"})
                 frame = await asyncio.wait_for(ws.recv(), GUARD)
             assert isinstance(frame, bytes)
@@ -178,8 +182,7 @@ def test_expired_channel_is_renewed_and_the_old_one_told_channel_expire() -> Non
         async with push_server() as push:
             config = push.channel_config(1)
             async with connect(channel_url(push, config)) as ws:
-                while push.connection_count == 0:
-                    await asyncio.sleep(0.01)
+                await until_registered(push)
                 push.renew_channels()
                 frame = await asyncio.wait_for(ws.recv(), GUARD)
             records = [r.message for r in parse_text_frame(str(frame)) if r.message]

@@ -245,6 +245,9 @@ async def test_a_webhook_reaches_rest_but_app_only_methods_are_refused(
         assert (await rest.result("profile"))["ID"] == "2"
         with pytest.raises(AccessDenied, match="Application context required"):
             await rest.result("entity.get", {"ENTITY": "KASSAJOB"})
+        for method in ("pull.application.config.get", "pull.application.event.add"):
+            with pytest.raises(AccessDenied, match="only for application authorization"):
+                await rest.result(method, {"COMMAND": "kassa.job"})
 
 
 async def test_a_corrupt_token_file_is_a_clear_error(emulator: Emulator, token_path: Path) -> None:

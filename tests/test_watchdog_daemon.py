@@ -15,7 +15,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,7 +27,7 @@ from typing import Any
 import pytest
 
 from kassa_appliance.config import Config, RegisterConfig, save_config
-from kassa_appliance.daemon import journal_path
+from kassa_appliance.daemon import daemon_command, journal_path
 from kassa_appliance.journal import Journal
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -142,9 +141,8 @@ def start_daemon(tmp_path: Path, notify_receiver: NotifyReceiver) -> Iterator[Da
         environment.update(env or {})
         log = open(tmp_path / "daemon.log", "ab")  # noqa: SIM115 - closed at teardown
         logs.append(log)
-        command = [sys.executable, "-m", "kassa_appliance", "--data-dir", str(data_dir), "run"]
         process = subprocess.Popen(
-            [*(wrapper or []), *command],
+            [*(wrapper or []), *daemon_command(data_dir)],
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=log,

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict
@@ -44,6 +45,13 @@ STATUS_FILE_INTERVAL = 0.5
 
 class EngineBusy(Exception):
     """Another process (normally the daemon) already drives the register."""
+
+
+def daemon_command(data_dir: Path, log_level: str | None = None) -> list[str]:
+    """The command that runs the daemon on ``data_dir`` with this Python, for whatever
+    starts it as a process of its own (the demo stack, tests, benchmarks)."""
+    options = [] if log_level is None else ["--log-level", log_level]
+    return [sys.executable, "-m", "kassa_appliance", "--data-dir", str(data_dir), *options, "run"]
 
 
 def journal_path(data_dir: Path) -> Path:

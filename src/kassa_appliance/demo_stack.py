@@ -18,14 +18,13 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from kassa_appliance.bitrix.auth import OAuthAuth, OAuthCredentials, TokenFile
+from kassa_appliance.bitrix.auth import OAuthAuth, TokenFile
 from kassa_appliance.bitrix.jobs import JOB_ENTITY, JOB_PROPERTIES, publish_job
 from kassa_appliance.bitrix.rest import RestClient
 from kassa_appliance.config import (
@@ -35,7 +34,8 @@ from kassa_appliance.config import (
     RegisterConfig,
     save_config,
 )
-from kassa_appliance.emulator.app import Emulator
+from kassa_appliance.daemon import daemon_command
+from kassa_appliance.emulator.app import Emulator, oauth_credentials
 from kassa_appliance.emulator.push import PushServer, PushSettings
 from kassa_appliance.emulator.state import CASHIER_USER_ID, Item
 from kassa_appliance.registers.factory import SIMULATOR_TAPE_ENV
@@ -63,16 +63,6 @@ class StackSettings:
     link_timeout: float = 30.0
     """Seconds the daemon may take to start and link up with the portal."""
     daemon_log_level: str = "info"
-
-
-def _pairing_credentials(pairing: dict[str, Any]) -> OAuthCredentials:
-    return OAuthCredentials(
-        portal=pairing["portal"],
-        client_id=pairing["client_id"],
-        client_secret=pairing["client_secret"],
-        refresh_token=pairing["refresh_token"],
-        token_url=pairing["token_url"],
-    )
 
 
 def daemon_config(pairing: dict[str, Any], settings: StackSettings) -> Config:
@@ -138,7 +128,7 @@ class ApplianceStack:
         save_config(self.data_dir, daemon_config(self.emulator.credentials(), self.settings))
         await self._start_daemon()
         producer_auth = OAuthAuth(
-            _pairing_credentials(self.emulator.credentials(CASHIER_USER_ID)),
+            oauth_credentials(self.emulator.credentials(CASHIER_USER_ID)),
             TokenFile(self.settings.root / "producer-tokens.json"),
         )
         self.producer = RestClient(producer_auth)
@@ -155,14 +145,7 @@ class ApplianceStack:
         self.settings.root.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.daemon = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "kassa_appliance",
-            "--data-dir",
-            str(self.data_dir),
-            "--log-level",
-            self.settings.daemon_log_level,
-            "run",
+            *daemon_command(self.data_dir, self.settings.daemon_log_level),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE if self.settings.tape else asyncio.subprocess.DEVNULL,
             stderr=self._log_file,

@@ -24,7 +24,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -507,8 +507,22 @@ class JobLink:
         self._reconcile_needed.set()
         self._report_needed.set()
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._reconcile_loop())
-            group.create_task(self._report_loop())
+            group.create_task(
+                self._retrying_loop(
+                    self._reconcile_needed,
+                    self._reconcile_interval,
+                    self.reconcile,
+                    "reconciliation",
+                )
+            )
+            group.create_task(
+                self._retrying_loop(
+                    self._report_needed,
+                    self._sweep_interval,
+                    self.report_pending,
+                    "write-back to Bitrix24",
+                )
+            )
             group.create_task(self._heartbeat_loop())
 
     async def _retrying(self, what: str, action: Callable[[], Any]) -> None:
@@ -527,35 +541,20 @@ class JobLink:
         ceiling = min(self._retry_max, self._retry_base * 2 ** min(attempt - 1, 10))
         return random.uniform(ceiling / 2, ceiling)
 
-    async def _reconcile_loop(self) -> None:
-        attempt = 0
+    async def _retrying_loop(
+        self,
+        needed: asyncio.Event,
+        interval: float,
+        work: Callable[[], Awaitable[object]],
+        what: str,
+    ) -> None:
+        """Run ``work`` whenever ``needed`` is set and at least every ``interval``; Bitrix24
+        failures are retried with back-off (the work is idempotent: it starts from the
+        journal and the portal's state)."""
         while True:
-            await wait_event(self._reconcile_needed, self._reconcile_interval)
-            self._reconcile_needed.clear()
-            try:
-                await self.reconcile()
-                attempt = 0
-            except BitrixError as exc:
-                attempt += 1
-                delay = self._backoff(attempt)
-                log.warning("reconciliation failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                self._reconcile_needed.set()
-
-    async def _report_loop(self) -> None:
-        attempt = 0
-        while True:
-            await wait_event(self._report_needed, self._sweep_interval)
-            self._report_needed.clear()
-            try:
-                await self.report_pending()
-                attempt = 0
-            except BitrixError as exc:
-                attempt += 1
-                delay = self._backoff(attempt)
-                log.warning("write-back to Bitrix24 failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                self._report_needed.set()
+            await wait_event(needed, interval)
+            needed.clear()
+            await self._retrying(what, work)
 
     async def _heartbeat_loop(self) -> None:
         while True:

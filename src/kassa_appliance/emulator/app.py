@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from kassa_appliance.bitrix.auth import OAuthCredentials
 from kassa_appliance.bitrix.phpquery import parse_query
 from kassa_appliance.emulator.faults import Faults
 from kassa_appliance.emulator.http import HttpServer, Request, Response
@@ -220,3 +221,14 @@ def _request_params(request: Request) -> dict[str, Any]:
         else:
             params.update(parse_query(request.body.decode("utf-8")))
     return params
+
+
+def oauth_credentials(pairing: dict[str, Any]) -> OAuthCredentials:
+    """The OAuth settings in a pairing from :meth:`Emulator.credentials` (or its JSON file)."""
+    return OAuthCredentials(
+        portal=pairing["portal"],
+        client_id=pairing["client_id"],
+        client_secret=pairing["client_secret"],
+        refresh_token=pairing["refresh_token"],
+        token_url=pairing["token_url"],
+    )

@@ -467,23 +467,13 @@ class RestApi:
         return Answer([self._item_json(entity, i) for i in page], next=following, total=total)
 
     async def _pull_config(self, caller: Caller, params: dict[str, Any]) -> Answer:
-        if not caller.application:
-            raise ApiError(
-                403,
-                "WRONG_AUTH_TYPE",
-                "Get access to application config available only for application authorization.",
-            )
+        _require_application(caller)
         if self.push is None:
             raise ApiError(500, "SERVER_ERROR", "Push & Pull server is not configured")
         return Answer(self.push.channel_config(caller.user.id, client_id=self.state.client_id))
 
     async def _pull_event_add(self, caller: Caller, params: dict[str, Any]) -> Answer:
-        if not caller.application:
-            raise ApiError(
-                403,
-                "WRONG_AUTH_TYPE",
-                "Get access to application config available only for application authorization.",
-            )
+        _require_application(caller)
         command = str(params.get("COMMAND") or "")
         if not _COMMAND.match(command):
             raise ApiError(400, "COMMAND_ERROR", "Command format error")
@@ -604,3 +594,13 @@ def _entity_code(params: dict[str, Any], *, new: bool = False) -> str:
             argument="",
         )
     return code
+
+
+def _require_application(caller: Caller) -> None:
+    """pull.application.* answer a webhook (or any non-application) call like the portal."""
+    if not caller.application:
+        raise ApiError(
+            403,
+            "WRONG_AUTH_TYPE",
+            "Get access to application config available only for application authorization.",
+        )
