@@ -29,6 +29,11 @@ Application events published with ``pull.application.event.add`` arrive with ``m
 = the event's MODULE_ID, lower-cased, default ``"application"``; the doorbell is command
 ``kassa.job`` with params ``{job, kassa}`` (:func:`doorbell`). ``pull`` system commands are
 handled here and never reach ``on_message``.
+
+This module owns the connection: config fetch, connect, the receive loop with its config
+checks and v5 ping watchdog, and the reconnect/back-off cycle. What happens to the received
+records (dedup, system commands, delivery, acks) is
+:mod:`~kassa_appliance.bitrix.pull_dispatch`.
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ import inspect
 import logging
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -48,16 +52,32 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from kassa_appliance.bitrix.pull_backoff import BackoffPolicy, random_between
-from kassa_appliance.bitrix.pull_config import REVISION, PullConfig, PullConfigError
-from kassa_appliance.bitrix.pull_frames import (
-    PullMessage,
-    Record,
-    parse_jsonrpc_frame,
-    parse_text_frame,
+from kassa_appliance.bitrix.pull_config import PullConfig, PullConfigError
+from kassa_appliance.bitrix.pull_dispatch import (
+    CHANNEL_EXPIRED,
+    CONFIG_EXPIRED,
+    CONFIG_REPLACED,
+    SERVER_RESTARTED,
+    STUCK,
+    SYSTEM_MODULE,
+    WRONG_CHANNEL_ID,
+    ActionOutcome,
+    MessageHandler,
+    Outcome,
+    PullDispatcher,
+    call_safely,
 )
+from kassa_appliance.bitrix.pull_frames import PullMessage, parse_jsonrpc_frame, parse_text_frame
 
 __all__ = [
+    "CHANNEL_EXPIRED",
+    "CONFIG_EXPIRED",
+    "CONFIG_REPLACED",
     "DOORBELL_COMMAND",
+    "SERVER_RESTARTED",
+    "STUCK",
+    "SYSTEM_MODULE",
+    "WRONG_CHANNEL_ID",
     "BackoffPolicy",
     "PullClient",
     "PullConfig",
@@ -71,20 +91,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DOORBELL_COMMAND = "kassa.job"
-SYSTEM_MODULE = "pull"
 JSON_RPC_PING = "ping"
 JSON_RPC_PONG = "pong"
 
-# Close codes (jssdk CloseReasons).
-CONFIG_REPLACED = 3000
-CHANNEL_EXPIRED = 3001
-SERVER_RESTARTED = 3002
-CONFIG_EXPIRED = 3003
-STUCK = 3005
-WRONG_CHANNEL_ID = 4010
-
 ConfigFetcher = Callable[[], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
-MessageHandler = Callable[[PullMessage], Awaitable[None]]
 ConnectHandler = Callable[[], Awaitable[None]]
 
 
@@ -129,37 +139,6 @@ class PullStatus:
     server_version: int | None = None
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    """How a connection ended and what to do next."""
-
-    reason: str
-    refetch: bool = False
-    failure: bool = True
-    delay: tuple[float, float] | None = None
-    """A random wait instead of (or on top of, for failures) the back-off."""
-    config: PullConfig | None = None
-    """A replacement config (``channel_expire`` with ``new_channel``)."""
-    stable: bool = False
-
-
-class _SeenMids:
-    """The last ``capacity`` mids, for duplicate suppression with bounded memory."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._mids: OrderedDict[str, None] = OrderedDict()
-
-    def add(self, mid: str) -> bool:
-        """Remember ``mid``; ``False`` if it was already seen."""
-        if mid in self._mids:
-            return False
-        self._mids[mid] = None
-        if len(self._mids) > self._capacity:
-            self._mids.popitem(last=False)
-        return True
-
-
 class PullClient:
     def __init__(
         self,
@@ -174,18 +153,20 @@ class PullClient:
         dedup_capacity: int = 1000,
     ) -> None:
         self._fetch_config = fetch_config
-        self._on_message = on_message
         self._on_connect = on_connect
         self._backoff = backoff or BackoffPolicy()
         self._timing = timing or PullTiming()
         self._clock = clock
         self._rng = rng
-        self._seen = _SeenMids(dedup_capacity)
+        self._dispatcher = PullDispatcher(
+            on_message,
+            on_mid=lambda mid: self._set_status(last_mid=mid),
+            server_restart_delay=self._timing.server_restart_delay,
+            dedup_capacity=dedup_capacity,
+        )
         self._config: PullConfig | None = None
         self._config_timestamp = 0
-        self._last_mid: str | None = None
         self._failures = 0
-        self._warned_revisions: set[int] = set()
         self._status = PullStatus()
 
     @property
@@ -253,12 +234,12 @@ class PullClient:
                 "push: the server config changed (config_timestamp %s)", config.config_timestamp
             )
         self._config_timestamp = config.config_timestamp
-        self._check_revision(config.revision_web, "config")
+        self._dispatcher.check_revision(config.revision_web, "config")
         self._set_status(server_version=config.version)
         return config
 
-    async def _connect_once(self, config: PullConfig) -> _Outcome:
-        url = config.connection_url(self._last_mid)
+    async def _connect_once(self, config: PullConfig) -> Outcome:
+        url = config.connection_url(self._dispatcher.last_mid)
         where = urlsplit(url)._replace(query="").geturl()  # never log the channel ids
         try:
             async with connect(
@@ -273,26 +254,26 @@ class PullClient:
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status == 400:
-                return _Outcome(
+                return Outcome(
                     f"push server refused the channel ids (HTTP 400) at {where}",
                     refetch=True,
                     delay=self._timing.wrong_channel_delay,
                 )
-            return _Outcome(f"push server answered HTTP {status} at {where}")
+            return Outcome(f"push server answered HTTP {status} at {where}")
         except (OSError, TimeoutError, InvalidHandshake) as exc:
-            return _Outcome(f"cannot connect to the push server {where}: {_describe(exc)}")
+            return Outcome(f"cannot connect to the push server {where}: {_describe(exc)}")
 
     async def _session(
         self, connection: ClientConnection, config: PullConfig, where: str
-    ) -> _Outcome:
+    ) -> Outcome:
         loop = asyncio.get_running_loop()
         opened = loop.time()
         self._set_status(connected=True, connections=self._status.connections + 1)
         log.info("push: connected to %s (server v%d)", where, config.version)
-        outcome: _Outcome
+        outcome: Outcome
         try:
             if self._on_connect is not None:
-                await self._call_safely(self._on_connect(), "on_connect")
+                await call_safely(self._on_connect(), "on_connect")
             action = await self._receive(connection, config)
             outcome = action
             await connection.close(action.code, action.reason[:120])
@@ -303,18 +284,18 @@ class PullClient:
         lasted = loop.time() - opened
         return replace(outcome, stable=lasted >= self._timing.stable_after)
 
-    def _closed_outcome(self, exc: ConnectionClosed) -> _Outcome:
+    def _closed_outcome(self, exc: ConnectionClosed) -> Outcome:
         code = exc.rcvd.code if exc.rcvd is not None else 1006
         reason = exc.rcvd.reason if exc.rcvd is not None else "no close frame"
         if code == WRONG_CHANNEL_ID:
-            return _Outcome(
+            return Outcome(
                 f"push server closed with 4010 (wrong channel id: {reason})",
                 refetch=True,
                 delay=self._timing.wrong_channel_delay,
             )
-        return _Outcome(f"push connection closed (code {code}: {reason or '-'})")
+        return Outcome(f"push connection closed (code {code}: {reason or '-'})")
 
-    async def _receive(self, connection: ClientConnection, config: PullConfig) -> _ActionOutcome:
+    async def _receive(self, connection: ClientConnection, config: PullConfig) -> ActionOutcome:
         loop = asyncio.get_running_loop()
         interval = self._timing.config_check_interval
         next_check = loop.time() + interval
@@ -330,12 +311,12 @@ class PullClient:
             except TimeoutError:
                 now = loop.time()
                 if config.json_rpc and now - last_ping >= self._timing.jsonrpc_ping_timeout:
-                    return _ActionOutcome("no ping from the JSON-RPC server", code=STUCK)
+                    return ActionOutcome("no ping from the JSON-RPC server", code=STUCK)
                 if now >= next_check:
                     next_check = now + interval
                     stale = config.stale_reason(self._clock(), self._config_timestamp)
                     if stale is not None:
-                        return _ActionOutcome(
+                        return ActionOutcome(
                             f"config is stale ({stale}); fetching it again",
                             code=CONFIG_EXPIRED,
                             refetch=True,
@@ -350,78 +331,9 @@ class PullClient:
                 await connection.send(JSON_RPC_PONG)
                 continue
             records = parse_jsonrpc_frame(frame) if config.json_rpc else parse_text_frame(frame)
-            action = await self._dispatch(records, connection, config)
+            action = await self._dispatcher.dispatch(records, connection, config)
             if action is not None:
                 return action
-
-    async def _dispatch(
-        self, records: list[Record], connection: ClientConnection, config: PullConfig
-    ) -> _ActionOutcome | None:
-        action: _ActionOutcome | None = None
-        for record in records:
-            if record.mid is not None:
-                if not self._seen.add(record.mid):
-                    log.debug("push: duplicate message %s skipped", record.mid)
-                    continue
-                self._last_mid = record.mid
-                self._set_status(last_mid=record.mid)
-            if record.message is None:
-                log.warning("push: ignoring a malformed record: %s", record.problem)
-            elif record.message.module_id == SYSTEM_MODULE:
-                action = _stronger(action, self._system_command(record.message, config))
-            else:
-                self._check_revision(record.message.extra.get("revision_web"), "message")
-                await self._call_safely(self._on_message(record.message), "on_message")
-            if config.json_rpc and record.mid is not None:
-                await connection.send(f"mack:{record.mid}")
-        return action
-
-    def _system_command(self, message: PullMessage, config: PullConfig) -> _ActionOutcome | None:
-        command = message.command.upper()
-        if command == "CHANNEL_EXPIRE":
-            if message.params.get("action") == "reconnect":
-                replaced = config.with_new_channel(message.params.get("new_channel"))
-                if replaced is not None:
-                    return _ActionOutcome(
-                        "channel replaced by channel_expire; reconnecting",
-                        code=CONFIG_REPLACED,
-                        failure=False,
-                        config=replaced,
-                    )
-            return _ActionOutcome(
-                "channel expired; fetching the config again",
-                code=CHANNEL_EXPIRED,
-                refetch=True,
-                failure=False,
-            )
-        if command in ("CONFIG_EXPIRE", "SERVER_RESTART"):
-            return _ActionOutcome(
-                f"{command.lower()} received; fetching the config again",
-                code=CONFIG_EXPIRED if command == "CONFIG_EXPIRE" else SERVER_RESTARTED,
-                refetch=True,
-                failure=False,
-                delay=self._timing.server_restart_delay,
-            )
-        log.debug("push: ignoring system command %s", message.command)
-        return None
-
-    async def _call_safely(self, call: Awaitable[None], name: str) -> None:
-        try:
-            await call
-        except Exception:
-            log.exception("push: the %s handler failed; the connection is kept", name)
-
-    def _check_revision(self, revision: Any, where: str) -> None:
-        if not isinstance(revision, int) or revision <= 0 or revision == REVISION:
-            return
-        if revision not in self._warned_revisions:
-            self._warned_revisions.add(revision)
-            log.warning(
-                "push: %s has API revision %d, this client speaks %d; continuing",
-                where,
-                revision,
-                REVISION,
-            )
 
     def _record_error(self, error: str) -> None:
         log.warning("push: %s", error)
@@ -429,22 +341,6 @@ class PullClient:
 
     def _set_status(self, **changes: Any) -> None:
         self._status = replace(self._status, **changes)
-
-
-@dataclass(frozen=True)
-class _ActionOutcome(_Outcome):
-    """An outcome we cause ourselves, closing the connection with ``code``."""
-
-    code: int = 1000
-
-
-def _stronger(current: _ActionOutcome | None, new: _ActionOutcome | None) -> _ActionOutcome | None:
-    """Of two actions demanded by one frame, fetching the config wins over a reconnect."""
-    if current is None:
-        return new
-    if new is None:
-        return current
-    return new if new.refetch and not current.refetch else current
 
 
 def _describe(exc: BaseException) -> str:
