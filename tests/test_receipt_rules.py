@@ -210,7 +210,7 @@ CASES: list[tuple[str, object, str]] = [
     (
         "price NaN",
         with_position(price=float("nan")),
-        "items[0].price: nan is not a finite number; expected a number",
+        "task, items[0].price: NaN is not a finite number; expected a finite number",
     ),
     (
         "price too large",

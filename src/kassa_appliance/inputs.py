@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 MAX_TASK_BYTES = 1024 * 1024
@@ -53,17 +54,21 @@ class InputRejected(ValueError):
 
 def shorten(text: str, limit: int = SHOWN_LENGTH) -> str:
     """``text`` fit to quote in a message: control characters, invisible characters and
-    lone surrogates escaped (``\\x00``, ``\\ud800``), cut to ``limit`` characters with "…"."""
-    escaped: list[str] = []
+    lone surrogates escaped (``\\x00``, ``\\ud800``), cut to at most ``limit`` characters
+    with "…" (never inside an escape). Only the first ``limit + 1`` characters are looked
+    at, so a huge text costs no more than a short one."""
+    pieces: list[str] = []
     size = 0
-    for char in text:
+    cut_at = 0  # pieces that fit in ``limit - 1``, leaving room for the "…"
+    for char in text[: limit + 1]:
         piece = char if char.isprintable() and not _is_surrogate(char) else _escape(char)
-        if size + len(piece) > limit - 1:
-            escaped.append("…")
-            return "".join(escaped)
-        escaped.append(piece)
         size += len(piece)
-    return "".join(escaped)
+        if size > limit:
+            return "".join(pieces[:cut_at]) + "…"
+        pieces.append(piece)
+        if size <= limit - 1:
+            cut_at = len(pieces)
+    return "".join(pieces)
 
 
 def _is_surrogate(char: str) -> bool:
@@ -86,7 +91,8 @@ def format_location(path: tuple[str | int, ...]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += f".{shorten(part, 40)}" if text else shorten(part, 40)
+            name = shorten(part, 40) if part else '""'
+            text += f".{name}" if text else name
     return text
 
 
@@ -188,23 +194,48 @@ def _refuse_constant(name: str) -> Any:
 
 def check_value(value: Any, what: str = "task") -> None:
     """Check an already decoded JSON value against the limits (walked iteratively, so any
-    depth is safe to check). Raises :class:`InputRejected` naming the first problem."""
+    depth is safe to check). Raises :class:`InputRejected` naming the first problem.
+
+    Numbers may be ``int``, ``float`` or ``Decimal`` (``json.loads(parse_float=Decimal)``)."""
     for path, item in _walk(value, what):
         if isinstance(item, str):
             _check_string(item, what, path, "text", MAX_STRING_LENGTH)
         elif isinstance(item, bool) or item is None:
             continue
-        elif isinstance(item, int):
-            if item.bit_length() > 130:  # ~40 decimal digits, without converting to text
-                raise InputRejected(
-                    f"{_where(what, path)}: the number is too long; "
-                    f"expected at most {MAX_NUMBER_LENGTH} characters"
-                )
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise InputRejected(f"{_where(what, path)}: expected a finite number")
-        elif not isinstance(item, dict | list):
-            raise InputRejected(f"{_where(what, path)}: not a JSON value")
+        elif isinstance(item, int | float | Decimal):
+            _check_number(item, what, path)
+        else:
+            raise InputRejected(
+                f"{_where(what, path)}: not a JSON value; "
+                "expected text, a number, true, false, null, an object or a list"
+            )
+
+
+def _check_number(number: float | Decimal, what: str, path: tuple[str | int, ...]) -> None:
+    if isinstance(number, int):
+        # bit_length first: str() of a huge int is slow, and refused past 4,300 digits
+        too_long = number.bit_length() > 4 * MAX_NUMBER_LENGTH or (
+            len(str(number)) > MAX_NUMBER_LENGTH
+        )
+    else:
+        if isinstance(number, Decimal):
+            finite, nan = number.is_finite(), number.is_nan()
+        else:
+            finite, nan = math.isfinite(number), math.isnan(number)
+        if not finite:
+            name = "NaN" if nan else ("Infinity" if number > 0 else "-Infinity")
+            raise InputRejected(
+                f"{_where(what, path)}: {name} is not a finite number; expected a finite number"
+            )
+        too_long = isinstance(number, Decimal) and (
+            len(number.as_tuple().digits) > MAX_NUMBER_LENGTH
+            or len(str(number)) > MAX_NUMBER_LENGTH
+        )
+    if too_long:
+        raise InputRejected(
+            f"{_where(what, path)}: the number is too long; "
+            f"expected at most {MAX_NUMBER_LENGTH} characters"
+        )
 
 
 def _walk(value: Any, what: str) -> Iterator[tuple[tuple[str | int, ...], Any]]:

@@ -39,6 +39,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from kassa_appliance.inputs import InputRejected, check_value
 from kassa_appliance.receipt_errors import (
     RULES_ERROR_TYPE,
     VALUE_ERROR_TYPE,
@@ -81,6 +82,7 @@ from kassa_appliance.receipt_rules import (
     parse_money,
     parse_positive_money,
     parse_quantity,
+    shown,
 )
 from kassa_appliance.registers.base import FISCAL_TASK_TYPES
 
@@ -434,7 +436,15 @@ _TASK_ADAPTER: TypeAdapter[
 
 
 def parse_task(data: object) -> Task:
-    """Validate a decoded JSON task; raises :class:`TaskValidationError` listing every problem."""
+    """Validate a decoded JSON task; raises :class:`TaskValidationError` listing every problem.
+
+    The input limits (:func:`kassa_appliance.inputs.check_value`: depth, sizes, numbers,
+    valid Unicode) are checked first, so every door that validates gets them and nothing
+    deeper (pydantic, the driver JSON, the journal) meets a value that would raise."""
+    try:
+        check_value(data, "task")
+    except InputRejected as error:
+        raise TaskValidationError([str(error)]) from None
     if not isinstance(data, dict):
         raise TaskValidationError([f"task: expected a JSON object, got {json_kind(data)}"])
     supported = one_of(TASK_TYPES)
@@ -447,7 +457,7 @@ def parse_task(data: object) -> Task:
         )
     if task_type not in TASK_TYPES:
         raise TaskValidationError(
-            [f"type: {task_type!r} is not a supported task type; expected one of {supported}"]
+            [f"type: {shown(task_type)} is not a supported task type; expected one of {supported}"]
         )
     try:
         return _TASK_ADAPTER.validate_python(data)

@@ -3,7 +3,14 @@
 Pydantic reports locations like ``('sell', 'items', 0, 'position', 'tax', 'type')`` (the
 discriminator tags are part of the path) and generic English messages. The operator sees
 our format instead: ``items[0].tax.type: 'vat18' is obsolete (...); expected one of ...`` —
-the path as it appears in the task JSON, what is wrong, and what was expected.
+the path as it appears in the task JSON, what is wrong, and what was expected. Pydantic's
+own words (``Input should be a valid dictionary``, ``input_value=``) and Python's type
+names never reach a message.
+
+Messages are bounded, because they travel (journal, CLI, a Bitrix24 write-back batch the
+portal refuses when it is too large): each problem is cut to :data:`MAX_PROBLEM_LENGTH`
+with control characters escaped, offending values and field names are shortened, and the
+rendered error lists the first :data:`MAX_PROBLEMS_SHOWN` problems, then how many more.
 """
 
 from __future__ import annotations
@@ -15,12 +22,18 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kassa_appliance.receipt_rules import json_kind, one_of
+from kassa_appliance.inputs import format_location, shorten
+from kassa_appliance.receipt_rules import json_kind, one_of, shown
 
 VALUE_ERROR_TYPE = "kassa_value"
 """pydantic error type for a broken value rule; its message is ours, without the path."""
 RULES_ERROR_TYPE = "kassa_rules"
 """pydantic error type carrying cross-field problems in ``ctx['problems']`` (full paths)."""
+
+MAX_PROBLEM_LENGTH = 1024
+"""Characters of one problem; the longest real one (a field of 32 allowed values) has ~700."""
+MAX_PROBLEMS_SHOWN = 20
+"""Problems listed in ``str(error)``; the rest are counted ("… and 3 more problems")."""
 
 _MISSING_HINTS = {
     "correctionType": "expected self or instruction",
@@ -30,31 +43,30 @@ _MISSING_HINTS = {
 
 class TaskValidationError(ValueError):
     """An Atol task broke one or more rules; ``problems`` lists each one as
-    ``"<path>: <what is wrong>; expected <what>"``."""
+    ``"<path>: <what is wrong>; expected <what>"``, each at most :data:`MAX_PROBLEM_LENGTH`
+    characters with control characters escaped."""
 
     def __init__(self, problems: Sequence[str]):
-        self.problems: list[str] = list(problems)
+        self.problems: list[str] = [shorten(p, MAX_PROBLEM_LENGTH) for p in problems]
         super().__init__(self._render())
 
     def _render(self) -> str:
         if len(self.problems) == 1:
             return f"invalid task: {self.problems[0]}"
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        return f"invalid task ({len(self.problems)} problems):\n{lines}"
+        lines = [f"  - {p}" for p in self.problems[:MAX_PROBLEMS_SHOWN]]
+        hidden = len(self.problems) - MAX_PROBLEMS_SHOWN
+        if hidden > 0:
+            lines.append(f"  … and {hidden:,} more problem{'s' if hidden > 1 else ''}")
+        return f"invalid task ({len(self.problems):,} problems):\n" + "\n".join(lines)
 
     def __str__(self) -> str:
         return self._render()
 
 
 def format_path(loc: Sequence[str | int]) -> str:
-    """``('items', 0, 'tax', 'type')`` → ``items[0].tax.type``; the empty path is ``task``."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else part
-    return text or "task"
+    """``('items', 0, 'tax', 'type')`` → ``items[0].tax.type``; the empty path is ``task``.
+    Field names are shortened and escaped (a key may be any text the sender chose)."""
+    return format_location(tuple(loc)) or "task"
 
 
 # --- walking the model tree along a pydantic location ---------------------------------------
@@ -150,7 +162,9 @@ def _convert(error: Any, root: Any) -> list[str]:
         if kind == "union_tag_not_found":
             return [f"{type_path}: required field is missing; expected one of {expected}"]
         tag = value.get("type") if isinstance(value, dict) else error["ctx"]["tag"]
-        return [f"{type_path}: {tag!r} is not allowed; expected one of {expected}"]
+        if not isinstance(tag, str):
+            return [f"{type_path}: expected one of {expected}, got {json_kind(tag)}"]
+        return [f"{type_path}: {shown(tag)} is not allowed; expected one of {expected}"]
     if kind in ("model_attributes_type", "model_type", "dict_type"):
         return [f"{where}: expected an object, got {json_kind(value)}"]
     if kind == "list_type":
@@ -167,8 +181,10 @@ def _convert(error: Any, root: Any) -> list[str]:
     if kind in ("greater_than_equal", "less_than_equal"):
         bound = error["ctx"].get("ge", error["ctx"].get("le"))
         relation = "at least" if kind == "greater_than_equal" else "at most"
-        return [f"{where}: {value!r} is out of range; expected {relation} {bound}"]
-    return [f"{where}: {error['msg']}"]
+        return [f"{where}: {shown(value)} is out of range; expected {relation} {bound}"]
+    # A kind not translated above: pydantic's message would speak Python ("Input should be
+    # a valid dictionary"), so say only what we know.
+    return [f"{where}: {json_kind(value)} is not accepted here"]
 
 
 def problems_from(error: ValidationError, root: Any) -> list[str]:

@@ -14,6 +14,8 @@ import re
 from datetime import date
 from decimal import Decimal
 
+from kassa_appliance.inputs import shorten
+
 # --- limits -------------------------------------------------------------------------------
 
 MAX_POSITIONS = 100
@@ -200,7 +202,7 @@ def json_kind(value: object) -> str:
         return "a list"
     if isinstance(value, dict):
         return "an object"
-    return type(value).__name__
+    return "a value that is not JSON"
 
 
 SHOWN_MAX = 40
@@ -208,9 +210,27 @@ SHOWN_MAX = 40
 
 
 def shown(value: object) -> str:
-    """An offending value as quoted in messages: strings in quotes, numbers plain, cut short."""
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"
+    """An offending value as quoted in messages: strings in quotes (control and invisible
+    characters escaped), numbers plain, ``true``/``false``/``null`` as in JSON, objects and
+    lists by their kind; cut to :data:`SHOWN_MAX` characters with "…"."""
+    if isinstance(value, str):
+        return _quoted(value)
+    if value is None or isinstance(value, bool | list | tuple | dict):
+        return json_kind(value)
+    if isinstance(value, int) and value.bit_length() > 4 * SHOWN_MAX:
+        return "a number too long to show"  # str() of a huge int is slow, or refused
+    return shorten(str(value), SHOWN_MAX)
+
+
+def _quoted(text: str) -> str:
+    """``'text'`` escaped; when too long, cut with "…" and without the closing quote."""
+    if len(text) <= SHOWN_MAX:
+        escaped = shorten(text, 10 * SHOWN_MAX)  # never cut: an escape has ≤ 10 characters
+        if len(escaped) <= SHOWN_MAX - 2:
+            return f"'{escaped}'"
+        # shorten() cuts only text longer than its limit: stay below the escaped length
+        return "'" + shorten(text, min(SHOWN_MAX, len(escaped)) - 1)
+    return "'" + shorten(text, SHOWN_MAX - 1)
 
 
 def one_of(values: tuple[str, ...] | list[str]) -> str:
