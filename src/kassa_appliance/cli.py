@@ -26,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kassa_appliance.bitrix.pairing import pairing_status
 from kassa_appliance.config import default_data_dir, load_config
 from kassa_appliance.daemon import (
     EngineBusy,
@@ -58,17 +59,30 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
 
 
 def _read_task(source: str) -> Any:
+    """The task in file ``source`` (``-``: standard input), read as bytes and decoded within
+    the input limits (:mod:`kassa_appliance.inputs`): UTF-8 JSON, size, depth, numbers,
+    valid Unicode. Anything else is a usage error (exit 2) with one line saying why."""
+    from kassa_appliance.inputs import MAX_TASK_BYTES, InputRejected, decode_json_bytes
+
+    name = "standard input" if source == "-" else source
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        if source == "-":
+            data = sys.stdin.buffer.read(MAX_TASK_BYTES + 1)
+        else:
+            with open(source, "rb") as file:
+                data = file.read(MAX_TASK_BYTES + 1)
     except OSError as error:
         raise CliError(EXIT_USAGE, f"cannot read {source}: {error.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
+    if len(data) > MAX_TASK_BYTES:
         raise CliError(
             EXIT_USAGE,
-            f"{source}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})",
-        ) from None
+            f"{name}: more than {MAX_TASK_BYTES:,} bytes is too large; "
+            f"expected at most {MAX_TASK_BYTES:,} bytes",
+        )
+    try:
+        return decode_json_bytes(data, name)
+    except InputRejected as error:
+        raise CliError(EXIT_USAGE, str(error)) from None
 
 
 class CliError(Exception):
@@ -83,8 +97,14 @@ async def submit_and_wait(
     """Put a job in the journal and wait for its outcome.
 
     If the daemon runs it does the work and we watch the journal; otherwise this process
-    takes the engine lock and runs the queue itself until the job is final.
+    takes the engine lock and runs the queue itself, and holds the lock for this one job
+    only: the engine stops the moment the job is final (before it could take the next
+    job) or when ``timeout`` has passed (after the step in flight), so a daemon waiting
+    for the lock starts at once. Jobs queued before ours are worked first (the queue is
+    first in, first out).
     """
+    from kassa_appliance.daemon import one_job_settings, stop_once_final
+
     config = load_config(data_dir)
     with Journal(journal_path(data_dir)) as journal:
         job, created = journal.submit(job_id, task, source=source)
@@ -92,7 +112,8 @@ async def submit_and_wait(
             return job, created
     try:
         with engine_lock(data_dir):
-            async with running_engine(config, data_dir) as engine:
+            async with running_engine(config, data_dir, one_job_settings(config)) as engine:
+                engine.add_listener(stop_once_final(engine, job_id))
                 engine.wake()
                 return await engine.wait_for(job_id, timeout), created
     except EngineBusy:
@@ -227,6 +248,33 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_jobs_cancel(args: argparse.Namespace) -> int:
+    """Only writes the journal, so it works while a daemon runs: the cancel is atomic
+    against the engine taking the job (Journal.cancel)."""
+    from kassa_appliance.journal import JobNotCancellable, JournalError
+
+    by = args.by or f"cli:{_user_name()}"
+    with Journal(journal_path(args.data_dir)) as journal:
+        try:
+            job = journal.cancel(args.job_id, by=by)
+        except JobNotCancellable as refused:
+            raise CliError(EXIT_JOB_FAILED, str(refused)) from None
+        except JournalError:
+            raise CliError(EXIT_USAGE, f"no job with id {args.job_id!r} in the journal") from None
+    print(describe_job(job))
+    return EXIT_OK
+
+
+def _user_name() -> str:
+    import getpass
+    import os
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (e.g. a bare container)
+        return f"uid {os.getuid()}"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir
     config = load_config(data_dir)
@@ -234,8 +282,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "data_dir": str(data_dir),
         "register_driver": config.register.driver,
         "kassa_id": config.kassa.id,
-        "bitrix_paired": bool(config.bitrix.portal and config.bitrix.refresh_token)
-        or bool(config.bitrix.webhook),
+        **pairing_status(config, data_dir),  # bitrix_paired (+ why not, from the daemon)
     }
     with Journal(journal_path(data_dir)) as journal:
         status["jobs"] = {state.value: n for state, n in journal.counts_by_state().items()}
@@ -309,6 +356,16 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--state", choices=[state.value for state in JobState])
     jobs.add_argument("--json", action="store_true")
     jobs.set_defaults(handler=cmd_jobs)
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION")
+    cancel = jobs_sub.add_parser(
+        "cancel",
+        help="cancel a job that has not reached the register yet (it fails as cancelled)",
+    )
+    cancel.add_argument("job_id", metavar="ID", help="the job's id (see `kassa-appliance jobs`)")
+    cancel.add_argument(
+        "--by", help="who cancels it, recorded with the job (default: cli:<your user name>)"
+    )
+    cancel.set_defaults(handler=cmd_jobs_cancel)
 
     shift = sub.add_parser("shift", help="open or close the shift (close prints the Z report)")
     shift.add_argument("action", choices=["open", "close"])

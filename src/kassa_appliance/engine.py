@@ -27,9 +27,25 @@ from decimal import Decimal
 
 from kassa_appliance.aio import wait_event
 from kassa_appliance.engine_chain import ChainEnd, ChainHooks, ChainStep, ReceiptChain
+from kassa_appliance.engine_poison import (
+    INTERNAL_ERROR_CODE,
+    InternalErrors,
+    JobStepFailed,
+    apply_unless_final,
+    internal_error_message,
+    log_internal_error,
+    run_step,
+    total_only,
+)
 from kassa_appliance.fiscal_qr import qr_string
-from kassa_appliance.journal import Job, JobState, Journal, Transition
-from kassa_appliance.receipt import TaskValidationError, is_fiscal, parse_task, to_driver_json
+from kassa_appliance.journal import Job, JobState, Journal, Transition, UnreadableTask
+from kassa_appliance.receipt import (
+    Task,
+    TaskValidationError,
+    is_fiscal,
+    parse_task,
+    to_driver_json,
+)
 from kassa_appliance.registers.base import (
     FISCAL_TASK_TYPES,
     RECEIPT_TASK_TYPES,
@@ -78,6 +94,9 @@ class EngineSettings:
     """How often the engine takes in the results of a running receipt chain."""
     default_operator: JsonDict | None = None
     default_taxation: str | None = None
+    chain_receipts: bool = True
+    """Fiscalise queued receipts back to back in the register thread (engine_chain). A CLI
+    command running the queue for its one job turns it off, so it can stop right after."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +182,7 @@ class Engine:
         self._thread_journal: Journal | None = None
         """The register thread's own connection, for receipt chains (sqlite3 objects
         stay in the thread that made them)."""
+        self._internal_errors = InternalErrors(journal)
 
     # -- public surface ----------------------------------------------------------------
 
@@ -251,7 +271,13 @@ class Engine:
         """Work the queue until stop() is called."""
         try:
             while not self._stopping:
-                job = self._journal.next_pending()
+                try:
+                    job = self._journal.next_pending()
+                except Exception as error:
+                    log.exception("cannot read the next job from the journal; will retry")
+                    self._set_waiting(f"cannot read the next job from the journal: {error}")
+                    await self._pause()
+                    continue
                 if job is None:
                     self._depth_counted_at = None  # idle: the next status counts afresh
                     if self._opened:
@@ -261,6 +287,7 @@ class Engine:
                 try:
                     await self._ensure_ready()
                     await self._work(job)
+                    self._internal_errors.clear(job.id)
                     self._retry_delay = self._settings.retry_interval
                 except _MustWait as wait:
                     waiting = wait.job or job
@@ -270,12 +297,9 @@ class Engine:
                     await self._serve_service_jobs_while_waiting(waiting)
                     await self._pause()
                 except Exception as error:
-                    # A bug or an unexpected driver answer: the job stays in the journal in
-                    # its state (so the FD check still guards it) and is retried after a pause.
-                    log.exception("job %s: unexpected error; will retry", job.id)
-                    self._progress.last_error = f"internal error: {error!r}"
-                    self._set_waiting(f"internal error on job {job.id}: {error!r}")
-                    await self._pause()
+                    # A bug or an unexpected driver answer: bounded for a job that never
+                    # reached the register, kept for the FD check otherwise (engine_poison).
+                    await self._after_internal_error(job, error)
         finally:
             self._finished.set()
             await self._caller.wait_until_free()
@@ -304,6 +328,20 @@ class Engine:
             await self._try_continue_print()
         await wait_event(self._wake, self._settings.journal_poll_interval)
 
+    async def _after_internal_error(self, job: Job, error: Exception) -> None:
+        waiting = self._internal_errors.handle(job, error)
+        self._changed.set()
+        if waiting is None:
+            self._set_waiting(None)
+            return
+        self._progress.last_error = waiting
+        if self._internal_errors.holds_queue(job.id):
+            alert = f"job {job.id} keeps failing with an internal error; see the appliance log"
+            if alert not in self._progress.alerts:
+                self._progress.alerts.append(alert)
+        self._set_waiting(waiting)
+        await self._pause()
+
     async def _pause(self) -> None:
         """Back off before retrying a register that asked us to wait; wake() cuts it short."""
         self._wake.clear()
@@ -323,6 +361,10 @@ class Engine:
             try:
                 await self._work(job)
             except _MustWait:
+                return
+            except Exception as error:
+                # Not the stuck receipt's fault: count it against the service job.
+                await self._after_internal_error(job, error)
                 return
 
     async def _ensure_ready(self) -> None:
@@ -365,7 +407,11 @@ class Engine:
         self._progress.current_job = job.id
         self._publish_status()
         try:
-            driver_task = self._prepare(job)
+            try:
+                driver_task = self._prepare(job)
+            except JobStepFailed as failure:
+                await self._settle_unprepared(job, failure)
+                return
             if driver_task is None:
                 return
             if job.task_type in FISCAL_TASK_TYPES:
@@ -378,20 +424,22 @@ class Engine:
             self._publish_status()
 
     def _prepare_quietly(self, job: Job) -> JsonDict | None:
-        """The driver task of a valid job, or None (failing it is left to _prepare)."""
+        """The driver task of a valid job, or None: the chain ends, and the engine
+        prepares the job again on its own path, where a failure fails the job."""
         try:
             return to_driver_json(parse_task(self._with_defaults(job.task)))
-        except TaskValidationError:
+        except Exception:
             return None
 
     def _with_defaults(self, raw: object) -> object:
         """Fill operator and taxation from the configuration where the task has none."""
-        if isinstance(raw, dict) and raw.get("type") in _OPERATOR_TASKS:
+        task_type = raw.get("type") if isinstance(raw, dict) else None
+        if isinstance(raw, dict) and isinstance(task_type, str) and task_type in _OPERATOR_TASKS:
             raw = dict(raw)
             if "operator" not in raw and self._settings.default_operator:
                 raw["operator"] = dict(self._settings.default_operator)
             if (
-                raw.get("type") in RECEIPT_TASK_TYPES
+                task_type in RECEIPT_TASK_TYPES
                 and "taxationType" not in raw
                 and self._settings.default_taxation
             ):
@@ -399,29 +447,67 @@ class Engine:
         return raw
 
     def _prepare(self, job: Job) -> JsonDict | None:
-        """Validate the stored task; a malformed one fails the job with the reason."""
-        raw = self._with_defaults(job.task)
+        """Validate the stored task; a malformed one fails the job with the reason.
+
+        Raises :class:`JobStepFailed` for any other exception (engine_poison).
+        """
+        if isinstance(job.task, UnreadableTask):
+            raise JobStepFailed("reading the task from the journal")
+        raw = run_step("filling in the configured defaults", self._with_defaults, job.task)
         try:
-            task = parse_task(raw)
+            task = run_step("validating the task", parse_task, raw)
         except TaskValidationError as error:
-            if job.state is JobState.RECEIVED:
+            if job.state is JobState.RECEIVED or job.task_type is None:
+                # A task without a type the register knows cannot have been sent in any
+                # version of the engine: nothing can be on the register for it.
                 self._finish_failed(job, "invalid-task", str(error))
                 return None
             # A job past `received` was valid when it started; never fail it silently
-            # because a newer validator disagrees — the register will judge it.
+            # because a newer validator disagrees — the register will judge it (after
+            # the FD check, for a fiscal one).
             log.warning("job %s no longer validates (%s); sending it as stored", job.id, error)
             return dict(raw) if isinstance(raw, dict) else None
+        return run_step("preparing the driver task", self._driver_task, task)
+
+    @staticmethod
+    def _driver_task(task: Task) -> JsonDict:
         driver_task = to_driver_json(task)
-        if is_fiscal(task) != (job.task_type in FISCAL_TASK_TYPES):
-            raise AssertionError(f"fiscal task sets disagree for {job.task_type}")
+        if is_fiscal(task) != (task.type in FISCAL_TASK_TYPES):
+            raise AssertionError(f"fiscal task sets disagree for {task.type}")
         return driver_task
+
+    async def _settle_unprepared(self, job: Job, failure: JobStepFailed) -> None:
+        """Fail a job whose task cannot be prepared — unless it may be on the register.
+
+        ``received``: it never reached the register; fail it. Past ``received`` a fiscal
+        job may have been fiscalised before (a crash, a lost answer): the FD check runs
+        first, so a printed receipt is recorded, not lost; only when the register has no
+        receipt for it is it failed. A non-fiscal one made no fiscal document.
+        """
+        log_internal_error(job.id, str(failure), failure.__cause__ or failure)
+        consequence = None
+        if job.state is not JobState.RECEIVED:
+            if job.task_type in FISCAL_TASK_TYPES:
+                recovered = await self._recover(job, total_only(job.task))
+                if recovered is not None:
+                    self._finish_fiscalized(job, recovered)
+                    return
+                consequence = "the register has no receipt for it (FD check), so nothing printed"
+            elif job.task_type in {"cashIn", "cashOut"}:
+                consequence = "it may have run before: check the cash counter (X report)"
+        self._finish_failed(
+            job, INTERNAL_ERROR_CODE, internal_error_message(failure.part, consequence)
+        )
 
     async def _run_plain(self, job: Job, task: JsonDict) -> None:
         """Tasks that create no fiscal document: queries, X report, cash in/out."""
         if job.state is JobState.RECEIVED:
-            job = self._journal.transition(
-                Transition(job.id, JobState.FISCALIZING, count_attempt=True)
+            started = apply_unless_final(
+                self._journal, Transition(job.id, JobState.FISCALIZING, count_attempt=True)
             )
+            if started is None:
+                return  # cancelled meanwhile
+            job = started
         elif job.state is JobState.BLOCKED:
             # Cash in/out whose answer was lost: re-running could move money twice.
             self._finish_failed(
@@ -467,9 +553,13 @@ class Engine:
                 self._note_error(query_error)
                 reason, code = _wait_reason(query_error), f"atol-{query_error.code}"
                 raise _MustWait(reason, code, job) from None
-            job = self._journal.transition(
-                Transition(job.id, JobState.FISCALIZING, fd_before=fd_before, count_attempt=True)
+            started = apply_unless_final(
+                self._journal,
+                Transition(job.id, JobState.FISCALIZING, fd_before=fd_before, count_attempt=True),
             )
+            if started is None:
+                return  # cancelled between being read and being started: nothing was sent
+            job = started
             end = await self._run_chain(ChainStep(job, task))
             if end.failed is None or end.error is None:
                 return
@@ -545,6 +635,8 @@ class Engine:
         return self._thread_journal
 
     def _may_chain(self) -> bool:
+        if not self._settings.chain_receipts:
+            return False
         return not self._stopping and not self._progress.print_pending and self._available.is_set()
 
     async def _follow_chain(self, chain: ReceiptChain) -> None:
@@ -637,10 +729,13 @@ class Engine:
         self._progress.waiting = None
 
     def _finish_failed(self, job: Job, code: str, message: str) -> None:
-        log.warning("job %s failed: %s: %s", job.id, code, message)
-        self._journal.transition(
-            Transition(job.id, JobState.FAILED, error_code=code, error_message=message)
+        failed = apply_unless_final(
+            self._journal,
+            Transition(job.id, JobState.FAILED, error_code=code, error_message=message),
         )
+        if failed is None:
+            return  # final meanwhile (cancelled): its outcome stands
+        log.warning("job %s failed: %s: %s", job.id, code, message)
         self._progress.last_error = f"{code}: {message}"
 
     # -- shift policy ------------------------------------------------------------------

@@ -17,6 +17,7 @@ chain sends and commits nothing more.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from dataclasses import dataclass, replace
 
 from kassa_appliance.journal import Job, JobState, Journal, JournalError, Transition
 from kassa_appliance.registers.base import RECEIPT_TASK_TYPES, JsonDict, Register, RegisterError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ class ChainHooks:
     journal: Callable[[], Journal]
     """The register thread's own journal connection."""
     prepare: Callable[[Job], JsonDict | None]
-    """The driver task of a valid job, None for an invalid one (the engine fails it)."""
+    """The driver task of a valid job, None for any other (the engine fails it on its
+    own path); it must not raise, though the chain survives it if it does."""
     may_continue: Callable[[], bool]
     """False once the engine stops, the register is unplugged or printing is pending."""
     fiscalized: Callable[[Job, JsonDict], Transition]
@@ -141,7 +145,13 @@ class ReceiptChain:
                     # The loop already treats this call as lost; the FD check settles it.
                     return ChainEnd(aborted=True)
             finished = (step.job, result)
-            following = self._next_step(journal, step.job, result)
+            try:
+                following = self._next_step(journal, step.job, result)
+            except Exception:
+                # Whatever went wrong looking ahead (a poison job, a journal read), this
+                # receipt's result must still be recorded; the engine takes the queue on.
+                log.exception("receipt chain: cannot take the next job; ending the chain")
+                following = None
             if following is None:
                 journal.commit([self._hooks.fiscalized(step.job, result)])
                 self._record(finished)

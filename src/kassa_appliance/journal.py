@@ -19,6 +19,9 @@ States::
         │             │  ▲
         │             ▼  │ (FD check)
         └──► failed ◄─ blocked
+
+Only a ``received`` job can be cancelled (:meth:`Journal.cancel`): it becomes ``failed``
+with code ``cancelled``; once ``fiscalizing`` the task may be with the register.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from kassa_appliance.inputs import shorten
 
 JsonDict = dict[str, Any]
 
@@ -80,6 +85,25 @@ _PREDECESSORS: dict[JobState, tuple[str, ...]] = {
 
 class JournalError(Exception):
     """The journal refused an operation (unknown job, illegal state transition)."""
+
+
+class JobNotCancellable(JournalError):
+    """The job is past ``received`` (it may have reached the register) or final; the
+    message says which, in words an operator can act on."""
+
+
+CANCELLED_CODE = "cancelled"
+MAX_CANCELLED_BY_LENGTH = 200
+"""Characters of who cancelled a job kept in its message."""
+
+
+class UnreadableTask(str):
+    """A stored task whose JSON cannot be decoded again (the engine fails the job).
+
+    Decoding can fail where encoding did not: e.g. a task nested close to Python's
+    recursion limit, stored from a shallow stack and read from a deep one. Keeping the
+    text lets the row be read, so one such job cannot stop the queue.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +185,31 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def _why_not_cancellable(job: Job) -> str:
+    if job.state in (JobState.FISCALIZING, JobState.BLOCKED):
+        return (
+            f"job {job.id} is {job.state.value}: it may already have reached the register, "
+            "so it cannot be cancelled; the engine settles it with the register's "
+            "fiscal-document check"
+        )
+    if job.state is JobState.FAILED:
+        reason = job.error_message or job.error_code or "no reason recorded"
+        return f"job {job.id} has already failed ({shorten(reason, 200)}); nothing to cancel"
+    return (
+        f"job {job.id} is already {job.state.value}: the register has done it, so it "
+        "cannot be cancelled"
+    )
+
+
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _loads_task(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError, MemoryError):
+        return UnreadableTask(text)
 
 
 def _dumps(value: Any) -> str:
@@ -193,7 +240,7 @@ def _row_to_job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
     return Job(
         seq=seq,
         id=job_id,
-        task=_loads(task),
+        task=_loads_task(task),
         state=JobState(state),
         source=source,
         reply=_loads(reply),
@@ -422,12 +469,46 @@ class Journal:
         return self.apply([change])[0]
 
     def set_wait_reason(self, job_id: str, reason: str | None) -> None:
-        """Record why a pending job is waiting (no paper, register offline, …)."""
+        """Record why a pending job is waiting (no paper, register offline, …).
+
+        A job that became final meanwhile (cancelled) keeps its outcome untouched.
+        """
         with self._transaction():
             self._db.execute(
-                "UPDATE jobs SET wait_reason=?, updated_at=? WHERE id=?",
+                f"UPDATE jobs SET wait_reason=?, updated_at=? WHERE id=? AND {_PENDING_SQL}",
                 (reason, time.time(), job_id),
             )
+
+    def cancel(self, job_id: str, *, by: str) -> Job:
+        """Fail a job that has not reached the register: ``failed``, code ``cancelled``,
+        message ``cancelled by <by>``.
+
+        Atomic: the UPDATE itself checks ``state='received'``. An engine that takes the
+        job at the same moment either commits ``fiscalizing`` first — and the cancel is
+        refused, because the task may now be with the register — or finds its own
+        transition refused and skips the job. Raises :class:`JobNotCancellable` saying
+        why, or :class:`JournalError` for an unknown id.
+        """
+        who = shorten(by.strip() or "unknown", MAX_CANCELLED_BY_LENGTH)
+        with self._transaction():
+            row = self._db.execute(
+                "UPDATE jobs SET state=?, error_code=?, error_message=?, wait_reason=NULL,"
+                f" updated_at=? WHERE id=? AND state=? RETURNING {_COLUMNS}",
+                (
+                    JobState.FAILED.value,
+                    CANCELLED_CODE,
+                    f"cancelled by {who}",
+                    time.time(),
+                    job_id,
+                    JobState.RECEIVED.value,
+                ),
+            ).fetchone()
+            current = None if row is not None else self._get(job_id)
+        if row is not None:
+            return _row_to_job(row)
+        if current is None:
+            raise JournalError(f"unknown job {job_id!r}")
+        raise JobNotCancellable(_why_not_cancellable(current))
 
     def mark_reported(self, job_id: str) -> Job:
         """The job's outcome was accepted by Bitrix24 (or wherever it had to go)."""
