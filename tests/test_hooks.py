@@ -205,6 +205,17 @@ VALID_VALUES = [
         "/var/snap/kassa-appliance/common/libfptr10.so",
     ),
     ("register.url=http://192.168.1.50:16732", "register", "url", "http://192.168.1.50:16732"),
+    ("register.url=http://127.0.0.1:65535", "register", "url", "http://127.0.0.1:65535"),
+    ("register.url=http://[::1]:16732", "register", "url", "http://[::1]:16732"),
+    ("register.url=https://atol.local:1/", "register", "url", "https://atol.local:1/"),
+    (
+        "bitrix.portal=https://example.bitrix24.ru:65535",
+        "bitrix",
+        "portal",
+        "https://example.bitrix24.ru:65535",
+    ),
+    ("operator.vatin=5.00100732259e11", "operator", "vatin", "500100732259"),
+    ("operator.name=Ёлкина Мария-Luísa", "operator", "name", "Ёлкина Мария-Luísa"),
     ("operator.name=Иванова А.В.", "operator", "name", "Иванова А.В."),
     ("operator.vatin=500100732259", "operator", "vatin", "500100732259"),
     ("operator.vatin=7707083893", "operator", "vatin", "7707083893"),
@@ -353,6 +364,74 @@ INVALID_VALUES = [
     (
         "operator.vatin=7707083894",
         "operator.vatin: 7707083894 is not a valid INN; its check digits do not match",
+    ),
+    (
+        "register.url=http://127.0.0.1:abc",
+        'register.url: "http://127.0.0.1:abc" is not a valid URL: port "abc" is not a number '
+        "from 1 to 65535; expected e.g. http://127.0.0.1:16732",
+    ),
+    (
+        "register.url=http://127.0.0.1:99999",
+        'register.url: "http://127.0.0.1:99999" is not a valid URL: port 99999 is not a number '
+        "from 1 to 65535; expected e.g. http://127.0.0.1:16732",
+    ),
+    (
+        "register.url=http://127.0.0.1:0",
+        'register.url: "http://127.0.0.1:0" is not a valid URL: port 0 is not a number '
+        "from 1 to 65535; expected e.g. http://127.0.0.1:16732",
+    ),
+    (
+        "register.url=http://999.1.1.1:16732",
+        'register.url: "http://999.1.1.1:16732" is not a valid URL: the host 999.1.1.1 is not '
+        "an IPv4 address; expected e.g. http://127.0.0.1:16732",
+    ),
+    (
+        "register.url=http://[::1:16732",
+        'register.url: "http://[::1:16732" is not a valid URL: the host in [ ] is not an IPv6 '
+        "address; expected e.g. http://127.0.0.1:16732",
+    ),
+    (
+        "register.url=http://atol.local:16732\n",
+        'register.url: "http://atol.local:16732\\x0a" is not a valid URL: it contains a space '
+        "or a control character; expected e.g. http://127.0.0.1:16732",
+    ),
+    (
+        "bitrix.portal=https://example.bitrix24.ru:99999",
+        'bitrix.portal: "https://example.bitrix24.ru:99999" is not a valid URL: port 99999 is '
+        "not a number from 1 to 65535; expected e.g. https://example.bitrix24.ru",
+    ),
+    (
+        "bitrix.webhook=https://example.bitrix24.ru:99999/rest/1/abcdef0123456789/",
+        "bitrix.webhook: value is not an inbound webhook URL; "
+        "expected https://<portal>/rest/<user id>/<code>/",
+    ),
+    (
+        "operator.name=Иванова\x00А.",
+        'operator.name: "Иванова\\x00А." contains the control character \\x00; '
+        "expected the cashier's name as plain text on one line",
+    ),
+    (
+        "operator.name=Иванова\nА.",
+        'operator.name: "Иванова\\x0aА." contains the control character \\x0a; '
+        "expected the cashier's name as plain text on one line",
+    ),
+    (
+        "operator.vatin=5.001007322e11",
+        "operator.vatin: 500100732200.0 is not a valid INN; its check digits do not match",
+    ),
+    (
+        "operator.vatin=7.5",
+        "operator.vatin: 7.5 is a number with a fraction; expected text or a whole number",
+    ),
+    (
+        "operator.vatin=1e300",
+        "operator.vatin: 1e+300 is a number too large to keep its digits exactly; expected it "
+        "as text (in quotes) or as a whole number of at most 15 digits",
+    ),
+    (
+        "register.lib-path=/opt/atol/lib\nfptr10.so",
+        'register.lib-path: "/opt/atol/lib\\x0afptr10.so" is not an absolute path; '
+        "expected e.g. /var/snap/kassa-appliance/common/libfptr10.so",
     ),
     (
         "company.taxation=usn",

@@ -29,9 +29,11 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from kassa_appliance.config_checks import first_control_character, parse_url
+from kassa_appliance.inputs import shorten
 
 CONFIG_FILE_NAME = "config.json"
 DATA_DIR_ENV = "KASSA_DATA_DIR"
@@ -63,6 +65,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _checked_url(value: str, schemes: tuple[str, ...], wrong_scheme: str, example: str) -> Any:
+    """:func:`parse_url`, with its problem turned into this key's reason."""
+    try:
+        return parse_url(value, schemes)
+    except ValueError as error:
+        if str(error) == "scheme":
+            raise ValueError(f"{wrong_scheme}; {example}") from None
+        raise ValueError(f"is not a valid URL: {error}; {example}") from None
+
+
 def check_portal_url(value: str, *, allow_loopback_http: bool = True) -> str:
     """A portal base URL: ``https://host[:port]``, normalised without a trailing slash.
 
@@ -70,10 +82,9 @@ def check_portal_url(value: str, *, allow_loopback_http: bool = True) -> str:
     by tests and the demo; the configure hook passes False (devices talk https only).
     """
     example = "expected e.g. https://example.bitrix24.ru"
-    parts = urlsplit(value)
-    host = parts.hostname or ""
-    plain_ok = allow_loopback_http and parts.scheme == "http" and _is_loopback(host)
-    if (parts.scheme != "https" and not plain_ok) or not host or any(c.isspace() for c in value):
+    parts = _checked_url(value, ("http", "https"), "is not an https URL", example)
+    plain_ok = allow_loopback_http and parts.scheme == "http" and _is_loopback(parts.hostname or "")
+    if parts.scheme != "https" and not plain_ok:
         raise ValueError(f"is not an https URL; {example}")
     if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
         raise ValueError(f"is not a portal address; {example} (no path)")
@@ -81,28 +92,32 @@ def check_portal_url(value: str, *, allow_loopback_http: bool = True) -> str:
 
 
 def check_webhook_url(value: str, *, allow_loopback_http: bool = True) -> str:
-    """An inbound webhook ``https://portal/rest/<user id>/<code>/``."""
-    parts = urlsplit(value)
-    host = parts.hostname or ""
-    plain_ok = allow_loopback_http and parts.scheme == "http" and _is_loopback(host)
+    """An inbound webhook ``https://portal/rest/<user id>/<code>/``.
+
+    The reasons never quote the value: it is a secret.
+    """
+    problem = "is not an inbound webhook URL; expected https://<portal>/rest/<user id>/<code>/"
+    try:
+        parts = parse_url(value, ("http", "https"))
+    except ValueError:
+        raise ValueError(problem) from None
+    plain_ok = allow_loopback_http and parts.scheme == "http" and _is_loopback(parts.hostname or "")
     if (
         (parts.scheme != "https" and not plain_ok)
-        or not host
+        or "@" in parts.netloc
         or not _WEBHOOK_PATH.fullmatch(parts.path)
         or parts.query
         or parts.fragment
     ):
-        raise ValueError(
-            "is not an inbound webhook URL; expected https://<portal>/rest/<user id>/<code>/"
-        )
+        raise ValueError(problem)
     return value
 
 
 def check_http_url(value: str) -> str:
     """An ``http://`` or ``https://`` URL with a host (the Atol Web Requests server)."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
-        raise ValueError("is not an http(s) URL; expected e.g. http://127.0.0.1:16732")
+    _checked_url(
+        value, ("http", "https"), "is not an http(s) URL", "expected e.g. http://127.0.0.1:16732"
+    )
     return value
 
 
@@ -131,7 +146,7 @@ def check_usb_path(value: str) -> str:
 
 def check_lib_path(value: str) -> str:
     path = PurePosixPath(value)
-    if not path.is_absolute() or ".." in path.parts or "\0" in value:
+    if not path.is_absolute() or ".." in path.parts or first_control_character(value):
         raise ValueError(
             "is not an absolute path; expected e.g. /var/snap/kassa-appliance/common/libfptr10.so"
         )
@@ -160,6 +175,12 @@ def check_vatin(value: str) -> str:
 def check_operator_name(value: str) -> str:
     if not value.strip():
         raise ValueError("is not allowed; expected the cashier's name")
+    char = first_control_character(value)
+    if char is not None:
+        raise ValueError(
+            f"contains the control character {shorten(char)}; "
+            "expected the cashier's name as plain text on one line"
+        )
     if len(value) > OPERATOR_NAME_MAX:
         raise ValueError(f"is too long; expected at most {OPERATOR_NAME_MAX} characters")
     return value
@@ -194,6 +215,7 @@ class BitrixConfig(_Section):
     allowed_users: tuple[int, ...] = ()
 
     _portal = field_validator("portal")(_optional(check_portal_url))
+    _token_url = field_validator("token_url")(check_http_url)
     _users = field_validator("allowed_users")(check_user_ids)
 
     @field_validator("webhook")

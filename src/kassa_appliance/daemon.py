@@ -1,8 +1,11 @@
 """`kassa-appliance run`: wires configuration, journal, register and engine into one process.
 
 Only one engine may drive a register, so the daemon (and a CLI that runs jobs itself
-when no daemon is up) holds an exclusive lock on ``<data dir>/engine.lock``. The daemon
-publishes its status to ``<data dir>/status.json`` so `kassa-appliance status` can show
+when no daemon is up) holds an exclusive lock on ``<data dir>/engine.lock``; the holder
+writes ``<pid> <daemon|cli>`` into it. A daemon that finds the lock held waits for it,
+READY and fed to the watchdog, with the reason in STATUS (:func:`wait_for_engine_lock`);
+a CLI holds it for its own job only (:func:`one_job_settings`, :func:`stop_once_final`).
+The daemon publishes its status to ``<data dir>/status.json`` so `kassa-appliance status` can show
 it without touching the register.
 """
 
@@ -17,11 +20,13 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import asdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import IO
 
+from kassa_appliance import status_sections
+from kassa_appliance.aio import wait_event
 from kassa_appliance.bitrix.link import bitrix_link
 from kassa_appliance.config import Config
 from kassa_appliance.engine import Engine, EngineSettings, EngineStatus
@@ -58,23 +63,84 @@ def journal_path(data_dir: Path) -> Path:
     return data_dir / JOURNAL_FILE_NAME
 
 
-@contextlib.contextmanager
-def engine_lock(data_dir: Path) -> Iterator[IO[str]]:
-    """Hold the per-data-dir engine lock; raise EngineBusy if someone else has it."""
+CLI_HOLDER = "cli"
+DAEMON_HOLDER = "daemon"
+_HOLDER_WORDS = {
+    CLI_HOLDER: "a kassa-appliance CLI command",
+    DAEMON_HOLDER: "another kassa-appliance daemon",
+}
+LOCK_POLL_SECONDS = 0.25
+"""How often a daemon that found the engine lock held tries it again."""
+
+
+def _try_engine_lock(data_dir: Path, holder: str) -> IO[str] | None:
+    """The lock file, locked and naming us (``<pid> <holder>``), or None if it is held."""
     data_dir.mkdir(parents=True, exist_ok=True)
     handle = open(data_dir / LOCK_FILE_NAME, "a+", encoding="utf-8")  # noqa: SIM115
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise EngineBusy(f"another process holds {data_dir / LOCK_FILE_NAME}") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    except BaseException:
+        handle.close()
+        raise
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()} {holder}\n")
+    handle.flush()
+    return handle
+
+
+def describe_lock_holder(data_dir: Path) -> str:
+    """Who holds the engine lock, from what the holder wrote into the lock file:
+    ``pid 4242 (a kassa-appliance CLI command)``, or ``another process``."""
+    try:
+        words = (data_dir / LOCK_FILE_NAME).read_text(encoding="utf-8").split()
+    except OSError:
+        words = []
+    if not words or not words[0].isdigit():
+        return "another process"
+    role = _HOLDER_WORDS.get(words[1] if len(words) > 1 else "", "a kassa-appliance process")
+    return f"pid {words[0]} ({role})"
+
+
+@contextlib.contextmanager
+def engine_lock(data_dir: Path, *, holder: str = CLI_HOLDER) -> Iterator[IO[str]]:
+    """Hold the per-data-dir engine lock; raise EngineBusy if someone else has it."""
+    handle = _try_engine_lock(data_dir, holder)
+    if handle is None:
+        raise EngineBusy(f"{describe_lock_holder(data_dir)} holds {data_dir / LOCK_FILE_NAME}")
+    try:
         yield handle
     finally:
         handle.close()
+
+
+async def wait_for_engine_lock(
+    data_dir: Path, stop: asyncio.Event, on_busy: Callable[[str], Awaitable[None]]
+) -> IO[str] | None:
+    """The engine lock for the daemon, waiting while someone else holds it.
+
+    ``on_busy(holder)`` is called when the lock is found held and again whenever the
+    holder changes (a second CLI command took it first), so the reason is logged once per
+    holder, not once per poll. Returns the locked file (close it to release), or None when
+    ``stop`` was set while waiting. Polling rather than a blocking ``flock`` in a thread
+    keeps SIGTERM prompt: there is no thread stuck in the kernel to get back.
+    """
+    holder: str | None = None
+    while not stop.is_set():
+        handle = _try_engine_lock(data_dir, DAEMON_HOLDER)
+        if handle is not None:
+            if holder is not None:
+                log.info("the engine lock is free (it was held by %s); starting", holder)
+            return handle
+        now_held_by = describe_lock_holder(data_dir)
+        if now_held_by != holder:
+            holder = now_held_by
+            await on_busy(holder)
+        await wait_event(stop, LOCK_POLL_SECONDS)
+    return None
 
 
 def engine_settings(config: Config) -> EngineSettings:
@@ -92,11 +158,43 @@ def engine_settings(config: Config) -> EngineSettings:
     )
 
 
+def one_job_settings(config: Config) -> EngineSettings:
+    """Settings for an engine a CLI command runs for its one job: no receipt chains, so
+    nothing queued behind that job is sent to the register (see :func:`stop_once_final`)."""
+    return replace(engine_settings(config), chain_receipts=False)
+
+
+def stop_once_final(engine: Engine, job_id: str) -> Callable[[EngineStatus], None]:
+    """A status listener that stops ``engine`` as soon as ``job_id`` is final.
+
+    The engine publishes its status when a job's work ends, and its loop checks for stop
+    before it takes the next job; a listener runs inside that publish, so stopping here
+    is the only way to stop before the next job. ``Engine.stop()`` only sets flags and
+    never suspends, so it is driven to completion synchronously.
+    """
+
+    def listener(status: EngineStatus) -> None:
+        state = engine.journal.state_of(job_id)
+        if state is None or not state.is_final:
+            return
+        stopping = engine.stop()
+        try:
+            stopping.send(None)
+        except StopIteration:
+            return
+        stopping.close()
+        raise RuntimeError("Engine.stop() suspended; it cannot be called from a listener")
+
+    return listener
+
+
 def write_status_file(data_dir: Path, status: EngineStatus) -> None:
     """Replace the status file atomically (rename). Not fsynced: it is advisory, rewritten
     on every start, and an fsync per job would cost the queue more than it is worth."""
     path = data_dir / STATUS_FILE_NAME
-    text = json.dumps({"pid": os.getpid(), **asdict(status)}, ensure_ascii=False) + "\n"
+    sections = status_sections.snapshot(data_dir)  # e.g. "link": the Bitrix24 link's health
+    text = json.dumps({"pid": os.getpid(), **asdict(status), **sections}, ensure_ascii=False)
+    text += "\n"
     fd, tmp_name = tempfile.mkstemp(dir=data_dir, prefix=f".{STATUS_FILE_NAME}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -117,6 +215,12 @@ class StatusFileWriter:
         self._latest: EngineStatus | None = None
         self._last_write = 0.0
         self._scheduled: asyncio.TimerHandle | None = None
+        status_sections.on_change(data_dir, self.refresh)
+
+    def refresh(self) -> None:
+        """A section beside the engine status changed: write the latest status again."""
+        if self._latest is not None:
+            self(self._latest)
 
     def __call__(self, status: EngineStatus) -> None:
         self._latest = status
@@ -187,27 +291,55 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
         return await _run_unconfigured(service, str(error), stop)
     # The watchdog keeps pinging until the engine has finished the job in flight.
     status_file = StatusFileWriter(data_dir)
-    with engine_lock(data_dir):
-        async with (
-            service.running(),
-            running_engine(config, data_dir, supervisor=service.supervisor) as engine,
-        ):
-            engine.add_listener(status_file)
-            write_status_file(data_dir, engine.status())
-            async with (
-                device_runtime(engine, config, service),  # sends READY=1
-                bitrix_link(config, data_dir, engine),
-            ):
-                log.info("kassa-appliance running: %s", engine.status().summary())
-                await stop.wait()
-                service.reporter.stopping()  # STOPPING=1
-                log.info("stopping: finishing the job in flight")
-                # The engine stops first, so the Bitrix24 link can still write back the
-                # outcome of the receipt that was in flight.
-                await engine.stop()
-                await engine.stopped()
-        status_file.flush()
+    async with service.running():
+        lock = await _engine_lock_for_daemon(data_dir, service, stop)
+        if lock is None:  # SIGTERM while a CLI command held the register
+            service.reporter.stopping()
+            return 0
+        with lock:
+            async with running_engine(config, data_dir, supervisor=service.supervisor) as engine:
+                engine.add_listener(status_file)
+                write_status_file(data_dir, engine.status())
+                async with (
+                    device_runtime(engine, config, service),  # sends READY=1
+                    bitrix_link(config, data_dir, engine),
+                ):
+                    log.info("kassa-appliance running: %s", engine.status().summary())
+                    await stop.wait()
+                    service.reporter.stopping()  # STOPPING=1
+                    log.info("stopping: finishing the job in flight")
+                    # The engine stops first, so the Bitrix24 link can still write back the
+                    # outcome of the receipt that was in flight.
+                    await engine.stop()
+                    await engine.stopped()
+            status_file.flush()
     return 0
+
+
+LOCK_BUSY_HEALTH = Health(
+    HealthState.WAITING, "engine-lock-busy", "waiting for a CLI command to release the register"
+)
+
+
+async def _engine_lock_for_daemon(
+    data_dir: Path, service: ServiceIntegration, stop: asyncio.Event
+) -> IO[str] | None:
+    """The engine lock, waited for while a CLI command (``print`` with no daemon up, or
+    ``demo``) drives the register: exiting would only make systemd restart us in a loop.
+
+    While waiting the daemon is READY (the watchdog is fed: nothing supervised runs yet)
+    with the reason in STATUS and snap health ``waiting``. The Bitrix24 link needs the
+    engine, so it starts with it: jobs from Bitrix24 wait in the portal meanwhile (the CLI
+    holds the lock for one job at most, see ``cli.submit_and_wait``).
+    """
+
+    async def on_busy(holder: str) -> None:
+        reason = f"waiting for the engine lock held by {holder}; jobs start when it exits"
+        log.warning("not starting the engine yet: %s", reason)
+        service.notifier.send("READY=1", f"STATUS={reason}")
+        await service.reporter.set_health(LOCK_BUSY_HEALTH)
+
+    return await wait_for_engine_lock(data_dir, stop, on_busy)
 
 
 async def _run_unconfigured(service: ServiceIntegration, reason: str, stop: asyncio.Event) -> int:

@@ -24,7 +24,7 @@ from kassa_appliance.config import (
     migrate_config_document,
     write_private_file,
 )
-from kassa_appliance.hooks.settings import describe_validation_error
+from kassa_appliance.config_errors import describe_validation_error
 
 
 class MigrationError(Exception):

@@ -28,6 +28,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from kassa_appliance import config as cfg
+from kassa_appliance.config_errors import describe_validation_error
+from kassa_appliance.inputs import shorten
 
 SECRET_MIN_LENGTH = 16
 SECRET_MAX_LENGTH = 512
@@ -70,12 +72,33 @@ class SnapKey:
 # -- coercion helpers ----------------------------------------------------------------------
 
 
+EXACT_NUMBER_LIMIT = 2**53
+"""A JSON number at or beyond this may not hold the digits that were typed (it is a double)."""
+
+
 def _text(raw: object) -> str:
-    """A text value; a bare number (``snap set kassa.id=7`` stores 7) counts as its digits."""
+    """A text value; a bare whole number counts as its digits.
+
+    ``snap set kassa.id=7`` stores the number 7, and ``snap set operator.vatin=5.00100732259e11``
+    (or a JSON number set through the REST API) stores a float: a whole number below 2**53
+    is exact, so it is read as its digits (``500100732259``); a fraction, or a number too
+    large to be exact, is refused rather than guessed at.
+    """
     if isinstance(raw, str):
         return raw
-    if isinstance(raw, int) and not isinstance(raw, bool):
+    if isinstance(raw, bool):
+        raise BadValue("is not allowed; expected text")
+    if isinstance(raw, int):
         return str(raw)
+    if isinstance(raw, float):
+        if not raw.is_integer():
+            raise BadValue("is a number with a fraction; expected text or a whole number")
+        if abs(raw) >= EXACT_NUMBER_LIMIT:
+            raise BadValue(
+                "is a number too large to keep its digits exactly; expected it as text "
+                "(in quotes) or as a whole number of at most 15 digits"
+            )
+        return str(int(raw))
     raise BadValue("is not allowed; expected text")
 
 
@@ -251,9 +274,16 @@ device the register is an explicit choice, so the simulator is never the silent 
 # -- document ↔ config ---------------------------------------------------------------------
 
 
+SHOWN_VALUE_LENGTH = 100
+"""Characters of a rejected value quoted in a message (longer ones end in "…")."""
+
+
 def show_value(raw: object) -> str:
-    """A value as the user typed it: strings in double quotes, JSON for the rest."""
-    return json.dumps(raw, ensure_ascii=False)
+    """A value as the user typed it, fit for a message: strings in double quotes, JSON for
+    the rest; control characters escaped (``\\x00``) and long values cut with "…"."""
+    if isinstance(raw, str):
+        return f'"{shorten(raw, SHOWN_VALUE_LENGTH)}"'
+    return shorten(json.dumps(raw, ensure_ascii=False), SHOWN_VALUE_LENGTH)
 
 
 def _message(key: SnapKey, raw: object, reason: str) -> str:
@@ -293,8 +323,9 @@ def config_from_snap(document: Mapping[str, Any]) -> cfg.Config:
             name = f"{group}.{sub}"
             key = KEYS_BY_NAME.get(name)
             if key is None:
+                shown = f"{group}.{shorten(str(sub), 60)}"
                 messages.append(
-                    (len(order), f"{name}: unknown key; expected one of {_keys_in(group)}")
+                    (len(order), f"{shown}: unknown key; expected one of {_keys_in(group)}")
                 )
                 continue
             if _is_unset(raw):
@@ -316,21 +347,6 @@ def _register(sections: Mapping[str, dict[str, object]]) -> dict[str, object]:
     register = dict(sections.get("register", {}))
     register.setdefault("driver", None)
     return register
-
-
-def describe_validation_error(error: ValidationError) -> list[str]:
-    """One line per pydantic error, named by snap key, never echoing the input value."""
-    lines = []
-    for item in error.errors():
-        location = [str(part) for part in item["loc"]]
-        name = ".".join(
-            [location[0], *(part.replace("_", "-") for part in location[1:])]
-            if location
-            else ["config"]
-        )
-        reason = str(item["msg"]).removeprefix("Value error, ")
-        lines.append(f"{name}: value {reason}")
-    return lines
 
 
 def snap_defaults(keys: tuple[str, ...] = INSTALL_SEEDED_KEYS) -> dict[str, object]:

@@ -11,6 +11,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from kassa_appliance.inputs import InputRejected, decode_json_text
+
 HealthStatus = Literal["okay", "waiting", "blocked", "error"]
 
 
@@ -38,9 +40,11 @@ class Snapctl:
         """``snapctl get -d KEY…``: a JSON object holding only the keys that are set."""
         output = self._run("get", "-d", *keys)
         try:
-            document = json.loads(output)
-        except json.JSONDecodeError:
-            raise SnapctlError("snapctl get -d did not print JSON") from None
+            # Within the input limits: a 5,000-digit number or a lone surrogate that
+            # `snap set` stored is refused with a message, not a traceback.
+            document = decode_json_text(output, "snap settings")
+        except InputRejected as error:
+            raise SnapctlError(f"snapctl get -d: {error}") from None
         if not isinstance(document, dict):
             raise SnapctlError("snapctl get -d did not print a JSON object")
         return document
