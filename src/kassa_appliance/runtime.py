@@ -14,6 +14,8 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 
+from kassa_appliance.bitrix import pairing
+from kassa_appliance.bitrix.pairing import PairingState
 from kassa_appliance.config import Config
 from kassa_appliance.devices import AtolDevice, DeviceWatcher
 from kassa_appliance.engine import Engine, EngineStatus
@@ -36,7 +38,13 @@ def pinned_devpath(config: Config) -> str | None:
     return PurePosixPath(path).name
 
 
-def snapshot(status: EngineStatus, *, paired: bool, device_present: bool | None) -> ServiceSnapshot:
+def snapshot(
+    status: EngineStatus,
+    *,
+    paired: bool,
+    device_present: bool | None,
+    pairing_problem: str | None = None,
+) -> ServiceSnapshot:
     return ServiceSnapshot(
         register=status.register,
         register_online=status.register_online,
@@ -46,6 +54,7 @@ def snapshot(status: EngineStatus, *, paired: bool, device_present: bool | None)
         alerts=status.alerts,
         paired=paired,
         device_present=device_present,
+        pairing_problem=pairing_problem,
     )
 
 
@@ -70,9 +79,24 @@ async def device_runtime(
         )
     paired = is_paired(config)
     device_present: bool | None = None
+    pairing_problem: str | None = None
 
     def publish(status: EngineStatus) -> None:
-        service.reporter.publish(snapshot(status, paired=paired, device_present=device_present))
+        service.reporter.publish(
+            snapshot(
+                status,
+                paired=paired,
+                device_present=device_present,
+                pairing_problem=pairing_problem,
+            )
+        )
+
+    def on_pairing(state: PairingState) -> None:
+        """The OAuth client found the pairing lost (or renewed): health follows at once."""
+        nonlocal paired, pairing_problem
+        paired = state.paired
+        pairing_problem = None if state.paired else (state.reason or "pairing lost")
+        publish(engine.status())
 
     async def on_device(device: AtolDevice | None) -> None:
         nonlocal device_present
@@ -82,6 +106,7 @@ async def device_runtime(
         publish(engine.status())
 
     engine.add_listener(publish)
+    unsubscribe_pairing = pairing.subscribe(on_pairing)
     watcher: DeviceWatcher | None = None
     if watch_usb:
         watcher = DeviceWatcher(on_device, only_devpath=pinned_devpath(config))
@@ -96,5 +121,6 @@ async def device_runtime(
     try:
         yield watcher
     finally:
+        unsubscribe_pairing()
         if watcher is not None:
             watcher.stop()

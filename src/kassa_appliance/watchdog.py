@@ -359,14 +359,23 @@ class ServiceSnapshot:
     """Bitrix24 link configured; None when not applicable."""
     device_present: bool | None = None
     """An Atol USB device is plugged in; None when the backend is not a USB one."""
+    pairing_problem: str | None = None
+    """Why the Bitrix24 pairing is lost (every refresh token refused); None otherwise."""
 
 
 REGISTER_MISSING = Health(HealthState.WAITING, "register-missing", "Atol register not connected")
+BITRIX_UNPAIRED = Health(
+    HealthState.BLOCKED,
+    "bitrix-unpaired",
+    "pair again: snap set kassa-appliance bitrix.refresh-token=<new token>",
+)
 
 
 def health_for(snapshot: ServiceSnapshot) -> Health:
     if snapshot.device_present is False:
         return REGISTER_MISSING
+    if snapshot.pairing_problem:
+        return BITRIX_UNPAIRED
     if snapshot.alerts:
         return Health(HealthState.BLOCKED, "needs-attention", _message(snapshot.alerts[0]))
     if snapshot.waiting:
@@ -382,7 +391,9 @@ def _message(text: str) -> str:
 def format_status_line(snapshot: ServiceSnapshot) -> str:
     """One line for ``systemctl status``: pairing, register, queue, what it waits on, last error."""
     parts = []
-    if snapshot.paired is not None:
+    if snapshot.pairing_problem:
+        parts.append("Bitrix24 pairing lost: pair again (see kassa-appliance status)")
+    elif snapshot.paired is not None:
         parts.append("Bitrix24 paired" if snapshot.paired else "Bitrix24 not paired")
     if snapshot.device_present is False:
         register_state = "not connected"

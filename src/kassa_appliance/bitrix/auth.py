@@ -3,9 +3,11 @@
 OAuth (needed for ``entity.*`` and ``pull.application.*``): the appliance holds client id,
 client secret and a refresh token. The access token is renewed **only** when a call answers
 ``expired_token``/401 (Bitrix may block apps that refresh on a timer). Each refresh rotates
-the refresh token, and the old one stops working, so the new pair is written to the token
-file (atomically, fsync, mode 0600) *before* the new access token is used: a crash at any
-point leaves a file holding a refresh token the server still accepts.
+the refresh token, so the new pair is written to the token file (atomically, fsync, mode
+0600) *before* the new access token is used. An answer that never arrives (cut connection,
+SIGKILL before the save) is covered by :mod:`~kassa_appliance.bitrix.token_chains`: an
+in-flight marker and a spare token chain; when nothing works the pairing is recorded as
+lost (:mod:`~kassa_appliance.bitrix.pairing`) and no more refreshes are tried.
 
 The token file wins over the configured refresh token, unless the configured one changed
 since the file was derived from it (the admin re-paired the device). The file records a
@@ -19,32 +21,45 @@ server when no one has refreshed since.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
-from kassa_appliance.bitrix.errors import (
-    BitrixError,
-    PairingLost,
-    ServerError,
-    TransportError,
-    error_from_payload,
+from kassa_appliance.bitrix.errors import PairingLost
+from kassa_appliance.bitrix.pairing import (
+    PAIRING_FILE_NAME,
+    PairingState,
+    PairingStateFile,
+    announce,
+    split_pairing_value,
 )
-from kassa_appliance.config import write_private_file
+from kassa_appliance.bitrix.token_chains import TokenChains, TokenServer
+from kassa_appliance.bitrix.token_store import (
+    TOKEN_FILE_NAME,
+    StoredTokens,
+    TokenFile,
+    pairing_fingerprint,
+)
+
+__all__ = [
+    "DEFAULT_TOKEN_URL",
+    "TOKEN_FILE_NAME",
+    "Auth",
+    "OAuthAuth",
+    "OAuthCredentials",
+    "StoredTokens",
+    "TokenFile",
+    "WebhookAuth",
+    "pairing_fingerprint",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TOKEN_URL = "https://oauth.bitrix.info/oauth/token/"
-TOKEN_FILE_NAME = "tokens.json"
-_TOKEN_FILE_FORMAT = 1
 
 
 class Auth(Protocol):
@@ -69,68 +84,6 @@ class Auth(Protocol):
     async def refresh(self, http: httpx.AsyncClient, seen_generation: int) -> None:
         """Renew the access token unless someone already did since ``seen_generation``."""
         ...
-
-
-def pairing_fingerprint(client_id: str, refresh_token: str) -> str:
-    """Stable, non-reversible id of a configured refresh token (safe to store and log)."""
-    return hashlib.sha256(f"{client_id}\0{refresh_token}".encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class StoredTokens:
-    refresh_token: str
-    access_token: str | None
-    expires: int | None
-    paired_with: str | None
-    """:func:`pairing_fingerprint` of the configured refresh token this chain started from."""
-    client_endpoint: str | None = None
-    member_id: str | None = None
-    user_id: int | None = None
-
-
-class TokenFile:
-    """The persisted OAuth token pair (``<data_dir>/tokens.json``, mode 0600)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def load(self) -> StoredTokens | None:
-        """The stored pair, or None when the file is missing. A corrupt file raises."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        try:
-            data = json.loads(text)
-            refresh = data["refresh_token"]
-            if not isinstance(refresh, str) or not refresh:
-                raise ValueError("refresh_token must be a non-empty string")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"token file {self.path} is not valid: {exc}") from None
-        user_id = data.get("user_id")
-        return StoredTokens(
-            refresh_token=refresh,
-            access_token=data.get("access_token") or None,
-            expires=data.get("expires"),
-            paired_with=data.get("paired_with"),
-            client_endpoint=data.get("client_endpoint"),
-            member_id=data.get("member_id"),
-            user_id=int(user_id) if user_id is not None else None,
-        )
-
-    def save(self, tokens: StoredTokens) -> None:
-        data: dict[str, Any] = {
-            "format": _TOKEN_FILE_FORMAT,
-            "paired_with": tokens.paired_with,
-            "refresh_token": tokens.refresh_token,
-            "access_token": tokens.access_token,
-            "expires": tokens.expires,
-            "client_endpoint": tokens.client_endpoint,
-            "member_id": tokens.member_id,
-            "user_id": tokens.user_id,
-            "saved_at": int(time.time()),
-        }
-        write_private_file(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 class WebhookAuth:
@@ -185,19 +138,39 @@ class OAuthAuth:
         base_delay: float = 0.5,
         max_delay: float = 30.0,
         after_persist: Callable[[], Awaitable[None]] | None = None,
+        before_persist: Callable[[], Awaitable[None]] | None = None,
+        pairing_file: PairingStateFile | None = None,
     ) -> None:
         """``after_persist`` runs right after a rotated pair is on disk and before it is
-        used (crash tests pause there); production code leaves it None."""
+        used, ``before_persist`` between its arrival and its save (crash tests pause
+        there); production code leaves both None. ``pairing_file`` defaults to
+        ``pairing.json`` beside the token file."""
         self._credentials = credentials
         self._file = token_file
-        self._refresh_attempts = refresh_attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self._pairing_file = pairing_file or PairingStateFile(
+            token_file.path.with_name(PAIRING_FILE_NAME)
+        )
         self._after_persist = after_persist
+        self._chains = TokenChains(
+            TokenServer(
+                credentials.token_url,
+                credentials.client_id,
+                credentials.client_secret,
+                attempts=refresh_attempts,
+                base_delay=base_delay,
+                max_delay=max_delay,
+            ),
+            self._save,
+            self._pairing_file,
+            before_persist=before_persist,
+        )
         self._lock = asyncio.Lock()
         self._generation = 0
         self._unsaved: StoredTokens | None = None
+        self._lost: str | None = None
+        """Why the pairing is lost (every refresh token refused); None while paired."""
         self._tokens = self._initial_tokens()
+        self._check_recorded_pairing()
 
     def _initial_tokens(self) -> StoredTokens | None:
         creds = self._credentials
@@ -209,6 +182,12 @@ class OAuthAuth:
         stored = self._file.load()
         if stored is not None and (configured is None or stored.paired_with == configured):
             log.info("using stored Bitrix24 tokens (pairing %s)", (stored.paired_with or "?")[:8])
+            if stored.in_flight is not None:
+                log.warning(
+                    "a refresh of the %s token chain was interrupted; its answer may have "
+                    "been lost, so Bitrix24 may refuse the stored refresh token",
+                    stored.in_flight.chain,
+                )
             return stored
         if creds.refresh_token is None:
             return None
@@ -216,12 +195,33 @@ class OAuthAuth:
             log.info(
                 "configured refresh token changed: re-pairing (pairing %s)", (configured or "?")[:8]
             )
+        main, spare = split_pairing_value(creds.refresh_token)
+        # A new pairing voids a recorded loss of the previous one.
+        self._pairing_file.save(
+            PairingState(
+                paired=True, paired_with=configured, spare_chain="ready" if spare else "none"
+            )
+        )
         return StoredTokens(
-            refresh_token=creds.refresh_token,
+            refresh_token=main,
             access_token=None,
             expires=None,
             paired_with=configured,
+            spare_refresh_token=spare,
+            spare_saved_at=int(time.time()) if spare else None,
         )
+
+    def _check_recorded_pairing(self) -> None:
+        """Take over a loss recorded by an earlier run, and tell the listeners the state."""
+        if self._tokens is None:
+            return
+        state = self._pairing_file.load()
+        if state is None or state.paired_with != self._tokens.paired_with:
+            return
+        if not state.paired:
+            self._lost = state.reason or "Bitrix24 refused every refresh token"
+            log.error("Bitrix24 pairing lost earlier: %s", self._lost)
+        announce(state)
 
     @property
     def generation(self) -> int:
@@ -230,6 +230,11 @@ class OAuthAuth:
     @property
     def can_refresh(self) -> bool:
         return True
+
+    @property
+    def paired(self) -> bool:
+        """False once every refresh token was refused (until re-paired)."""
+        return self._tokens is not None and self._lost is None
 
     @property
     def user_id(self) -> int | None:
@@ -243,10 +248,8 @@ class OAuthAuth:
         if self._unsaved is not None:
             async with self._lock:
                 self._persist_unsaved()
-        if self._tokens is None:
-            raise PairingLost(
-                "NOT_PAIRED", "no refresh token configured (bitrix.refresh-token) and no token file"
-            )
+        self._raise_if_unpaired()
+        assert self._tokens is not None
         if self._tokens.access_token is None:
             await self.refresh(http, self._generation)
         assert self._tokens is not None
@@ -256,13 +259,14 @@ class OAuthAuth:
         async with self._lock:
             if self._generation != seen_generation and self._tokens and self._tokens.access_token:
                 return  # another caller refreshed while we waited
-            if self._tokens is None:
-                raise PairingLost("NOT_PAIRED", "no refresh token to renew the access token")
-            answer = await self._request_new_pair(http, self._tokens.refresh_token)
-            new = self._tokens_from_answer(answer)
-            self._tokens = new
-            self._unsaved = new
-            self._persist_unsaved()
+            self._raise_if_unpaired()
+            assert self._tokens is not None
+            try:
+                new = await self._chains.renew(http, self._tokens)
+            except PairingLost as lost:
+                if lost.code == "PAIRING_LOST":
+                    self._lost = lost.description
+                raise
             self._generation += 1
             log.info(
                 "Bitrix24 access token renewed (generation %d, pairing %s)",
@@ -271,85 +275,28 @@ class OAuthAuth:
             )
             if self._after_persist is not None:
                 await self._after_persist()
+            try:  # the spare chain is renewed at other times than a failing main chain
+                await self._chains.renew_spare_if_due(http, new)
+            except OSError as error:
+                log.warning("spare token chain not renewed: %s", error)
+
+    def _raise_if_unpaired(self) -> None:
+        if self._lost is not None:
+            raise PairingLost("PAIRING_LOST", self._lost, method="oauth/token")
+        if self._tokens is None:
+            raise PairingLost(
+                "NOT_PAIRED", "no refresh token configured (bitrix.refresh-token) and no token file"
+            )
+
+    def _save(self, tokens: StoredTokens) -> None:
+        """Make ``tokens`` current and write them; an OSError leaves them to be saved before
+        the next use (a rotated token is never used unsaved)."""
+        self._tokens = tokens
+        self._unsaved = tokens
+        self._persist_unsaved()
 
     def _persist_unsaved(self) -> None:
         if self._unsaved is None:
             return
         self._file.save(self._unsaved)  # raises OSError: the new token stays unused
         self._unsaved = None
-
-    def _tokens_from_answer(self, answer: dict[str, Any]) -> StoredTokens:
-        access = answer.get("access_token")
-        refresh = answer.get("refresh_token")
-        if not isinstance(access, str) or not access or not isinstance(refresh, str) or not refresh:
-            raise ServerError(
-                "ERROR_UNEXPECTED_ANSWER",
-                "token endpoint answered without access_token/refresh_token",
-                method="oauth/token",
-            )
-        expires = answer.get("expires")
-        if expires is None and isinstance(answer.get("expires_in"), int):
-            expires = int(time.time()) + int(answer["expires_in"])
-        user_id = answer.get("user_id")
-        assert self._tokens is not None
-        return StoredTokens(
-            refresh_token=refresh,
-            access_token=access,
-            expires=int(expires) if expires is not None else None,
-            paired_with=self._tokens.paired_with,
-            client_endpoint=answer.get("client_endpoint"),
-            member_id=answer.get("member_id"),
-            user_id=int(user_id) if user_id is not None else None,
-        )
-
-    async def _request_new_pair(
-        self, http: httpx.AsyncClient, refresh_token: str
-    ) -> dict[str, Any]:
-        creds = self._credentials
-        params = {
-            "grant_type": "refresh_token",
-            "client_id": creds.client_id,
-            "client_secret": creds.client_secret,
-            "refresh_token": refresh_token,
-        }
-        last: BitrixError | None = None
-        for attempt in range(self._refresh_attempts):
-            if attempt:
-                ceiling = min(self._max_delay, self._base_delay * 2**attempt)
-                await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
-            try:
-                response = await http.get(creds.token_url, params=params)
-            except httpx.HTTPError as exc:
-                last = TransportError(
-                    "TOKEN_SERVER_UNREACHABLE", type(exc).__name__, method="oauth/token"
-                )
-                log.warning("token endpoint not reachable (%s), retrying", type(exc).__name__)
-                continue
-            try:
-                payload = response.json()
-            except ValueError:
-                payload = None
-            error = error_from_payload(payload, response.status_code, "oauth/token")
-            if response.status_code >= 500 or (error is None and response.status_code != 200):
-                last = error or ServerError(
-                    "TOKEN_SERVER_ERROR", f"HTTP {response.status_code}", method="oauth/token"
-                )
-                log.warning("token endpoint answered HTTP %d, retrying", response.status_code)
-                continue
-            if error is not None:
-                if error.code.lower() in {"invalid_grant", "invalid_client"}:
-                    raise PairingLost(
-                        error.code,
-                        f"{error.description or 'refresh refused'}; pair the appliance again "
-                        "with a new refresh token",
-                        status=error.status,
-                        method="oauth/token",
-                    )
-                raise error
-            if not isinstance(payload, dict):
-                raise ServerError(
-                    "ERROR_UNEXPECTED_ANSWER", "token endpoint answer is not a JSON object"
-                )
-            return payload
-        assert last is not None
-        raise last

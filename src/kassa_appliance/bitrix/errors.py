@@ -51,7 +51,22 @@ class InvalidToken(AuthError):
 
 class PairingLost(AuthError):
     """The OAuth server refused the refresh token (``invalid_grant``/``invalid_client``):
-    the appliance must be paired again with a new refresh token."""
+    the appliance must be paired again with a new refresh token (unless a spare token
+    chain can re-seed the main one, see ``bitrix/token_chains``)."""
+
+    def __init__(
+        self,
+        code: str,
+        description: str = "",
+        *,
+        status: int | None = None,
+        method: str = "",
+        answer_lost: bool = False,
+    ) -> None:
+        super().__init__(code, description, status=status, method=method)
+        self.answer_lost = answer_lost
+        """The refusal came after an earlier attempt of the same refresh got no answer
+        (the server may have rotated the token then)."""
 
 
 class AccessDenied(BitrixError):

@@ -1,5 +1,9 @@
 """Fault injection for the emulated portal: dropped connections, 503 storms, 500s, latency.
 
+``drop`` closes the connection before the request is handled; ``drop_answer`` handles it
+(a token refresh rotates, a write is stored) and then closes the connection unanswered, so
+the client cannot know that the server acted — the "lost answer" case.
+
 Rules are consumed in the order they were added; each counts down and disappears when
 spent (``count=None`` lasts until cleared). ``methods`` limits a rule to some REST methods
 (``oauth/token`` names the token endpoint).
@@ -10,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-FaultKind = Literal["drop", "rate_limit", "error500", "latency"]
-KINDS: tuple[str, ...] = ("drop", "rate_limit", "error500", "latency")
+FaultKind = Literal["drop", "drop_answer", "rate_limit", "error500", "latency"]
+KINDS: tuple[str, ...] = ("drop", "drop_answer", "rate_limit", "error500", "latency")
 
 
 @dataclass
@@ -29,7 +33,7 @@ class FaultRule:
 class FaultDecision:
     latency: float
     action: FaultKind | None
-    """``drop``, ``rate_limit``, ``error500`` or None (answer normally)."""
+    """``drop``, ``drop_answer``, ``rate_limit``, ``error500`` or None (answer normally)."""
 
 
 class Faults:

@@ -1,8 +1,11 @@
 """The emulated OAuth server (``oauth.bitrix.info/oauth/token/``): refresh grant only.
 
-Refresh tokens are single-use, as the brief's worst case assumes: a used one answers
-``invalid_grant``, so a client that loses a rotated token is unpaired — exactly the failure
-persist-before-use protects against.
+It behaves as the platform is documented, and where the docs are silent, in the strictest
+way they allow (see :meth:`PortalState.rotate` and docs/architecture.md "Pairing and
+tokens"): a refresh token lives 180 days, a used (rotated) or expired one answers
+``invalid_grant``, and independent chains of the same user and app (two pairings) do not
+affect each other. A client that loses a rotated token's answer is therefore unpaired
+unless it holds a second chain — exactly what the appliance's spare chain is tested for.
 """
 
 from __future__ import annotations

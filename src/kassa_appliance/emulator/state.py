@@ -21,6 +21,8 @@ from kassa_appliance.config import write_private_file
 Clock = Callable[[], float]
 
 ADMIN_USER_ID = 1
+REFRESH_TOKEN_LIFETIME = 180 * 86400.0
+"""A refresh token lives 180 days (b24restdocs settings/oauth/auto-renewal.md)."""
 CASHIER_USER_ID = 2
 
 
@@ -100,12 +102,14 @@ class PortalState:
         client_id: str | None = None,
         client_secret: str | None = None,
         access_ttl: float = 3600.0,
+        refresh_ttl: float = REFRESH_TOKEN_LIFETIME,
         clock: Clock = time.time,
     ) -> None:
         self.client_id = client_id or f"local.{secrets.token_hex(7)}.{secrets.token_hex(4)}"
         self.client_secret = client_secret or secrets.token_urlsafe(32)
         self.member_id = secrets.token_hex(16)
         self.access_ttl = access_ttl
+        self.refresh_ttl = refresh_ttl
         self.clock = clock
         self.users: dict[int, User] = {
             ADMIN_USER_ID: User(ADMIN_USER_ID, "Admin", admin=True),
@@ -113,6 +117,9 @@ class PortalState:
         }
         self.access_tokens: dict[str, AccessToken] = {}
         self.refresh_tokens: dict[str, int] = {}
+        """Live refresh tokens → their user. Each pairing starts an independent chain."""
+        self.refresh_issued: dict[str, float] = {}
+        """When each live refresh token was issued (it expires ``refresh_ttl`` later)."""
         self.webhooks: dict[str, int] = {}
         self.entities: dict[str, Entity] = {}
         self.next_id = 1
@@ -141,6 +148,7 @@ class PortalState:
         self.ensure_user(user_id)
         token = secrets.token_hex(16)
         self.refresh_tokens[token] = user_id
+        self.refresh_issued[token] = self.clock()
         self.dirty = True
         return token
 
@@ -152,15 +160,26 @@ class PortalState:
         return code
 
     def rotate(self, refresh_token: str) -> tuple[str, str, int, float] | None:
-        """Single-use refresh: returns (access, new refresh, user, expires) or None."""
+        """Single-use refresh: returns (access, new refresh, user, expires) or None.
+
+        The model of the platform (docs/architecture.md, "Pairing and tokens"): a refresh
+        token lives 180 days [documented]; once used it is invalid, and refreshing one chain
+        leaves every other chain of the same user and app valid [both UNCONFIRMED: the
+        strictest behaviour that the docs allow, so the appliance is tested against it].
+        """
         user_id = self.refresh_tokens.pop(refresh_token, None)
+        issued = self.refresh_issued.pop(refresh_token, None)
         if user_id is None:
             return None
+        if issued is not None and self.clock() - issued > self.refresh_ttl:
+            self.dirty = True
+            return None  # expired: invalid_grant, like a used one
         access = secrets.token_hex(16)
         new_refresh = secrets.token_hex(16)
         expires = self.clock() + self.access_ttl
         self.access_tokens[access] = AccessToken(user_id, expires)
         self.refresh_tokens[new_refresh] = user_id
+        self.refresh_issued[new_refresh] = self.clock()
         self.refresh_count += 1
         self.dirty = True
         return access, new_refresh, user_id, expires
@@ -184,6 +203,7 @@ class PortalState:
             "users": [asdict(u) for u in self.users.values()],
             "access_tokens": {k: asdict(v) for k, v in self.access_tokens.items()},
             "refresh_tokens": self.refresh_tokens,
+            "refresh_issued": self.refresh_issued,
             "webhooks": self.webhooks,
             "entities": [
                 {
@@ -219,6 +239,8 @@ class PortalState:
         state.users = {u["id"]: User(**u) for u in data["users"]}
         state.access_tokens = {k: AccessToken(**v) for k, v in data["access_tokens"].items()}
         state.refresh_tokens = {k: int(v) for k, v in data["refresh_tokens"].items()}
+        issued = data.get("refresh_issued") or {}  # older state files: issued "now"
+        state.refresh_issued = {k: float(issued.get(k, clock())) for k in state.refresh_tokens}
         state.webhooks = {k: int(v) for k, v in data["webhooks"].items()}
         for raw in data["entities"]:
             entity = Entity(raw["id"], raw["code"], raw["name"], dict(raw["access"]))
