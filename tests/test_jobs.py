@@ -220,7 +220,7 @@ async def test_a_task_that_is_not_json_fails_with_a_clear_reason(world: World) -
     await link.report_pending()
     error = json.loads(props(world.item(job_id))["ERROR"] or "")
     assert error["code"] == "invalid-task"
-    assert "TASK is not valid JSON" in error["message"]
+    assert "TASK: not valid JSON" in error["message"]  # the shared input-limit wording
 
 
 async def test_write_back_is_retried_through_500s_and_across_a_restart_until_accepted(

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from kassa_appliance import status_sections
 from kassa_appliance.bitrix.auth import (
     TOKEN_FILE_NAME,
     Auth,
@@ -27,9 +28,12 @@ from kassa_appliance.bitrix.auth import (
     TokenFile,
     WebhookAuth,
 )
+from kassa_appliance.bitrix.errors import BitrixError
 from kassa_appliance.bitrix.jobs import EngineAdapter, EnginePort, JobLink
+from kassa_appliance.bitrix.pairing import debug_pause_before_token_save
 from kassa_appliance.bitrix.pull import PullClient, PullMessage, doorbell
 from kassa_appliance.bitrix.rest import RestClient
+from kassa_appliance.bitrix.supervisor import LinkHealth, supervised
 from kassa_appliance.config import Config
 
 log = logging.getLogger(__name__)
@@ -50,7 +54,11 @@ def make_auth(config: Config, data_dir: Path) -> Auth | None:
             ),
             token_url=bitrix.token_url,
         )
-        return OAuthAuth(credentials, TokenFile(data_dir / TOKEN_FILE_NAME))
+        return OAuthAuth(
+            credentials,
+            TokenFile(data_dir / TOKEN_FILE_NAME),
+            before_persist=debug_pause_before_token_save(),  # None unless a test sets it
+        )
     if bitrix.webhook:
         return WebhookAuth(bitrix.webhook.get_secret_value())
     return None
@@ -76,19 +84,32 @@ async def bitrix_link(
         yield None
         return
     rest = RestClient(auth)
+    health = LinkHealth(on_change=lambda: status_sections.changed(data_dir))
     link = JobLink(
         rest,
         EngineAdapter(engine),
         kassa_id=config.kassa.id,
         allowed_users=frozenset(config.bitrix.allowed_users),
         device_status=engine_status_dict(engine),
+        health=health,
     )
+    withdraw_status = status_sections.publish(data_dir, "link", health.snapshot)
 
     async def on_message(message: PullMessage) -> None:
+        """A doorbell never escapes: whatever goes wrong, reconciliation looks again."""
         bell = doorbell(message)
-        if bell is not None:
-            job_id, kassa = bell
+        if bell is None:
+            return
+        job_id, kassa = bell
+        try:
             await link.on_doorbell({"job": job_id, "kassa": kassa})
+        except BitrixError as error:
+            log.warning("doorbell for job %s: %s; reconciliation picks it up", job_id, error)
+            link.request_reconcile()
+        except Exception as error:
+            log.exception("doorbell for job %r failed unexpectedly", job_id)
+            health.record_error("doorbell", error)
+            link.request_reconcile()
 
     async def fetch_config() -> Any:
         return await rest.result("pull.application.config.get", {"CACHE": "N"})
@@ -96,7 +117,11 @@ async def bitrix_link(
     tasks = [asyncio.create_task(link.run(), name="bitrix-jobs")]
     if isinstance(auth, OAuthAuth):  # Push&Pull needs application auth
         pull = PullClient(fetch_config, on_message, on_connect=link.on_connect)
-        tasks.append(asyncio.create_task(pull.run(), name="bitrix-pull"))
+        tasks.append(
+            asyncio.create_task(
+                supervised("push connection", pull.run, health, link.backoff), name="bitrix-pull"
+            )
+        )
     else:
         log.warning("Bitrix24 webhook configured: no Push&Pull, jobs found by polling only")
     try:
@@ -112,4 +137,5 @@ async def bitrix_link(
                 await link.report_pending()
         except Exception as error:  # the journal keeps them for the next start
             log.info("write-back at shutdown not finished (%s); it resumes on start", error)
+        withdraw_status()
         await rest.aclose()

@@ -7,7 +7,7 @@ Routes on the REST port:
   (inbound webhook); JSON or form-encoded bodies.
 * ``/oauth/token/`` — the token endpoint (point ``bitrix.token-url`` here).
 * ``/_emulator/…`` — test controls (loopback only, no auth):
-  ``POST faults`` ``{"kind": "drop|rate_limit|error500|latency", "count": N|null,
+  ``POST faults`` ``{"kind": "drop|drop_answer|rate_limit|error500|latency", "count": N|null,
   "methods": [...], "seconds": s}`` or ``{"clear": true}``; ``POST expire-tokens``;
   ``POST pairing`` ``{"user_id": 1}`` → fresh credentials; ``GET stats``.
 """
@@ -25,7 +25,7 @@ from typing import Any
 from kassa_appliance.bitrix.auth import OAuthCredentials
 from kassa_appliance.bitrix.phpquery import parse_query
 from kassa_appliance.emulator.faults import Faults
-from kassa_appliance.emulator.http import HttpServer, Request, Response
+from kassa_appliance.emulator.http import MAX_BODY_BYTES, HttpServer, Request, Response
 from kassa_appliance.emulator.oauth import token_endpoint
 from kassa_appliance.emulator.rest import PushBackend, RestApi
 from kassa_appliance.emulator.state import ADMIN_USER_ID, PortalState
@@ -46,6 +46,7 @@ class Emulator:
         access_ttl: float | None = None,
         push: PushBackend | None = None,
         host: str = "127.0.0.1",
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         if state is None and state_file is not None and state_file.exists():
             state = PortalState.load(state_file, access_ttl=access_ttl)
@@ -56,7 +57,7 @@ class Emulator:
         self.host = host
         self.faults = Faults()
         self.api = RestApi(state, push)
-        self._http = HttpServer(self._handle)
+        self._http = HttpServer(self._handle, max_body_bytes=max_body_bytes)
         self._saver: asyncio.Task[None] | None = None
         self.port = 0
 
@@ -64,6 +65,15 @@ class Emulator:
     def url(self) -> str:
         """The portal base URL (``bitrix.portal``)."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Request bodies over this get HTTP 413, like a web server in front of a portal."""
+        return self._http.max_body_bytes
+
+    @max_body_bytes.setter
+    def max_body_bytes(self, limit: int) -> None:
+        self._http.max_body_bytes = limit
 
     @property
     def token_url(self) -> str:
@@ -149,6 +159,9 @@ class Emulator:
             if decision.latency:
                 await asyncio.sleep(decision.latency)
             if decision.action == "drop":
+                return None
+            if decision.action == "drop_answer":  # the server acts, the answer is lost
+                await answer()
                 return None
             if decision.action == "rate_limit":
                 return Response.json(

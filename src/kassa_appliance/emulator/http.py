@@ -20,6 +20,13 @@ log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 8 * 1024 * 1024
+"""Request bodies over this are answered 413, as nginx's ``client_max_body_size`` does in
+front of a portal. Bitrix24 documents no REST body limit; 8 MiB is our choice (the
+emulator's former hard limit), adjustable per server for tests."""
+DRAIN_LIMIT = 64 * 1024 * 1024
+"""An oversize body up to this is read (and dropped) before the 413, so the client sees
+the answer instead of a reset connection; a larger one just closes the connection."""
+TOO_LARGE_BODY = b"<html><head><title>413 Request Entity Too Large</title></head></html>"
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,8 @@ class Request:
     query: str
     headers: dict[str, str]
     body: bytes
+    oversize: int = 0
+    """Bytes of a body over the limit (not kept); 0 for a normal request."""
 
 
 @dataclass
@@ -47,8 +56,9 @@ Handler = Callable[[Request], Awaitable[Response | None]]
 
 
 class HttpServer:
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self._handler = handler
+        self.max_body_bytes = max_body_bytes
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -79,8 +89,13 @@ class HttpServer:
             self._tasks.add(task)
         try:
             while True:
-                request = await _read_request(reader)
+                request = await _read_request(reader, self.max_body_bytes)
                 if request is None:
+                    return
+                if request.oversize:
+                    too_large = Response(413, TOO_LARGE_BODY, "text/html")
+                    writer.write(_encode(too_large, keep_alive=False))
+                    await writer.drain()
                     return
                 response = await self._handler(request)
                 if response is None:  # fault: drop the connection unanswered
@@ -107,7 +122,7 @@ class HttpServer:
                 writer.close()
 
 
-async def _read_request(reader: asyncio.StreamReader) -> Request | None:
+async def _read_request(reader: asyncio.StreamReader, max_body: int) -> Request | None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError:
@@ -129,8 +144,14 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
         body = await _read_chunked(reader)
     elif "content-length" in headers:
         length = int(headers["content-length"])
-        if length > MAX_BODY_BYTES:
-            raise ValueError("request body too large")
+        if length > max_body:
+            if length > DRAIN_LIMIT:
+                raise ValueError("request body too large")
+            left = length
+            while left:
+                left -= len(await reader.readexactly(min(left, 1024 * 1024)))
+            path, _, query = target.partition("?")
+            return Request(method.upper(), path, query, headers, b"", oversize=length)
         body = await reader.readexactly(length)
     path, _, query = target.partition("?")
     return Request(method.upper(), path, query, headers, body)
