@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from kassa_appliance import status_sections
 from kassa_appliance.bitrix.jobs import DEVICE_ENTITY, publish_job
 from kassa_appliance.bitrix.supervisor import LinkHealth
 from kassa_appliance.daemon import StatusFileWriter, read_status_file
@@ -39,31 +38,26 @@ async def test_a_loop_that_raises_is_logged_counted_in_status_and_restarted(
 ) -> None:
     data_dir = world.root / "data"
     data_dir.mkdir()
-    health = LinkHealth(on_change=lambda: status_sections.changed(data_dir))
-    withdraw = status_sections.publish(data_dir, "link", health.snapshot)
     writer = StatusFileWriter(data_dir, interval=0.01)
+    health = LinkHealth(on_change=writer.refresh)
+    writer.add_section("link", health.snapshot)
     world.engine.add_listener(writer)
     link = world.link(device_status=FlakyStatus(3), health=health)
-    try:
-        with caplog.at_level(logging.ERROR, logger="kassa_appliance.bitrix.supervisor"):
-            async with running(link):
-                await wait_until(lambda: DEVICE_ENTITY in world.emulator.state.entities)
-                # The heartbeat restarted after three failures and wrote the device item.
-                await wait_until(
-                    lambda: bool(world.emulator.state.entities[DEVICE_ENTITY].items), 20
-                )
-                job_id = str(uuid.uuid4())
-                await publish_job(world.producer, job_id=job_id, kassa=KASSA, task=sell())
-                await link.reconcile()
-                await wait_until(lambda: props(world.item(job_id)).get("STATE") == "done")
-                assert not any(task.done() for task in link.tasks())
-                writer.flush()
-        heartbeat = health.snapshot()["loops"]["heartbeat"]
-        assert heartbeat["errors"] == 3
-        assert "RuntimeError: status source broke" in heartbeat["last_error"]
-        assert any(r.exc_info for r in caplog.records), "no traceback logged"
-        status = read_status_file(data_dir)
-        assert status is not None
-        assert status["link"]["loops"]["heartbeat"]["errors"] == 3  # type: ignore[index]
-    finally:
-        withdraw()
+    with caplog.at_level(logging.ERROR, logger="kassa_appliance.bitrix.supervisor"):
+        async with running(link):
+            await wait_until(lambda: DEVICE_ENTITY in world.emulator.state.entities)
+            # The heartbeat restarted after three failures and wrote the device item.
+            await wait_until(lambda: bool(world.emulator.state.entities[DEVICE_ENTITY].items), 20)
+            job_id = str(uuid.uuid4())
+            await publish_job(world.producer, job_id=job_id, kassa=KASSA, task=sell())
+            await link.reconcile()
+            await wait_until(lambda: props(world.item(job_id)).get("STATE") == "done")
+            assert not any(task.done() for task in link.tasks())
+            writer.flush()
+    heartbeat = health.snapshot()["loops"]["heartbeat"]
+    assert heartbeat["errors"] == 3
+    assert "RuntimeError: status source broke" in heartbeat["last_error"]
+    assert any(r.exc_info for r in caplog.records), "no traceback logged"
+    status = read_status_file(data_dir)
+    assert status is not None
+    assert status["link"]["loops"]["heartbeat"]["errors"] == 3  # type: ignore[index]

@@ -20,6 +20,7 @@ import asyncio
 import importlib
 import json
 import logging
+import os
 import sys
 import uuid
 from decimal import Decimal
@@ -27,13 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from kassa_appliance.bitrix.pairing import pairing_status
-from kassa_appliance.config import default_data_dir, load_config
+from kassa_appliance.config import ConfigSchemaError, default_data_dir, load_config
 from kassa_appliance.daemon import (
+    CLI_HOLDER,
     EngineBusy,
+    describe_lock_holder,
     engine_lock,
     journal_path,
+    lock_holder_role,
     read_status_file,
     run_daemon,
+    run_without_config,
     running_engine,
 )
 from kassa_appliance.journal import Job, JobState, Journal
@@ -291,8 +296,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         with engine_lock(data_dir):
             status["daemon"] = "not running"
     except EngineBusy:
-        status["daemon"] = "running"
-        status["engine"] = read_status_file(data_dir)
+        if lock_holder_role(data_dir) == CLI_HOLDER:
+            holder = describe_lock_holder(data_dir)
+            status["daemon"] = f"not driving the register now: {holder} holds it"
+        else:
+            status["daemon"] = "running"
+            engine = read_status_file(data_dir)
+            if engine is not None and "link" in engine:
+                status["link"] = engine.pop("link")  # the Bitrix24 link's health
+            status["engine"] = engine
     if args.json:
         print(json.dumps(status, ensure_ascii=False, indent=2, default=str))
     else:
@@ -302,7 +314,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return asyncio.run(run_daemon(load_config(args.data_dir), args.data_dir))
+    try:
+        config = load_config(args.data_dir)
+    except ConfigSchemaError as error:
+        return asyncio.run(run_without_config(str(error)))
+    return asyncio.run(run_daemon(config, args.data_dir))
 
 
 def _add_wait_options(parser: argparse.ArgumentParser) -> None:
@@ -383,6 +399,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exit_code_for_closed_output() -> int:
+    """Python's own convention for output closed by the reader (as after SIGPIPE)."""
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more reaches the pipe
+    except OSError:
+        pass
+    return 141
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -398,9 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as error:
         print(f"kassa-appliance: {error}", file=sys.stderr)
         return error.exit_code
-    except RegisterNotConfigured as error:
+    except (RegisterNotConfigured, ConfigSchemaError) as error:
         print(f"kassa-appliance: {error}", file=sys.stderr)
         return EXIT_NOT_CONFIGURED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `kassa-appliance jobs | head`: the reader left
+        sys.stderr.close()
+        return exit_code_for_closed_output()
     return exit_code

@@ -30,9 +30,10 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from kassa_appliance.config_checks import first_control_character, parse_url
+from kassa_appliance.config_errors import describe_validation_error
 from kassa_appliance.inputs import shorten
 
 CONFIG_FILE_NAME = "config.json"
@@ -351,8 +352,14 @@ def load_config(data_dir: Path, *, on_device: bool | None = None) -> Config:
         if on_device is None:
             on_device = bool(os.environ.get("SNAP"))
         return unconfigured_config() if on_device else Config()
-    document, _ = migrate_config_document(json.loads(path.read_text(encoding="utf-8")))
-    return Config.model_validate(document)
+    try:
+        document, _ = migrate_config_document(json.loads(path.read_text(encoding="utf-8")))
+        return Config.model_validate(document)
+    except ValidationError as error:
+        problems = "; ".join(describe_validation_error(error)[:5])
+        raise ConfigSchemaError(f"{path} is not a valid configuration: {problems}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigSchemaError(f"{path} is not valid JSON: {error}") from None
 
 
 def config_to_json(config: Config) -> str:

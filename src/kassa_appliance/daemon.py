@@ -20,12 +20,11 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import IO
 
-from kassa_appliance import status_sections
 from kassa_appliance.aio import wait_event
 from kassa_appliance.bitrix.link import bitrix_link
 from kassa_appliance.config import Config
@@ -92,13 +91,23 @@ def _try_engine_lock(data_dir: Path, holder: str) -> IO[str] | None:
     return handle
 
 
+def _lock_file_words(data_dir: Path) -> list[str]:
+    try:
+        return (data_dir / LOCK_FILE_NAME).read_text(encoding="utf-8").split()
+    except OSError:
+        return []
+
+
+def lock_holder_role(data_dir: Path) -> str | None:
+    """:data:`CLI_HOLDER` or :data:`DAEMON_HOLDER` as the last holder wrote it, else None."""
+    words = _lock_file_words(data_dir)
+    return words[1] if len(words) > 1 and words[0].isdigit() else None
+
+
 def describe_lock_holder(data_dir: Path) -> str:
     """Who holds the engine lock, from what the holder wrote into the lock file:
     ``pid 4242 (a kassa-appliance CLI command)``, or ``another process``."""
-    try:
-        words = (data_dir / LOCK_FILE_NAME).read_text(encoding="utf-8").split()
-    except OSError:
-        words = []
+    words = _lock_file_words(data_dir)
     if not words or not words[0].isdigit():
         return "another process"
     role = _HOLDER_WORDS.get(words[1] if len(words) > 1 else "", "a kassa-appliance process")
@@ -188,12 +197,19 @@ def stop_once_final(engine: Engine, job_id: str) -> Callable[[EngineStatus], Non
     return listener
 
 
-def write_status_file(data_dir: Path, status: EngineStatus) -> None:
+StatusSection = Callable[[], object]
+"""What a part beside the engine adds to ``status.json`` (e.g. ``link``: the Bitrix24
+link's loops and the items it gave up on), read each time the file is written."""
+
+
+def write_status_file(
+    data_dir: Path, status: EngineStatus, sections: Mapping[str, StatusSection] | None = None
+) -> None:
     """Replace the status file atomically (rename). Not fsynced: it is advisory, rewritten
     on every start, and an fsync per job would cost the queue more than it is worth."""
     path = data_dir / STATUS_FILE_NAME
-    sections = status_sections.snapshot(data_dir)  # e.g. "link": the Bitrix24 link's health
-    text = json.dumps({"pid": os.getpid(), **asdict(status), **sections}, ensure_ascii=False)
+    extra = {name: section() for name, section in (sections or {}).items()}
+    text = json.dumps({"pid": os.getpid(), **asdict(status), **extra}, ensure_ascii=False)
     text += "\n"
     fd, tmp_name = tempfile.mkstemp(dir=data_dir, prefix=f".{STATUS_FILE_NAME}.", suffix=".tmp")
     try:
@@ -215,7 +231,12 @@ class StatusFileWriter:
         self._latest: EngineStatus | None = None
         self._last_write = 0.0
         self._scheduled: asyncio.TimerHandle | None = None
-        status_sections.on_change(data_dir, self.refresh)
+        self._sections: dict[str, StatusSection] = {}
+
+    def add_section(self, name: str, section: StatusSection) -> None:
+        """Write ``section()`` under ``name`` beside the engine status from now on."""
+        self._sections[name] = section
+        self.refresh()
 
     def refresh(self) -> None:
         """A section beside the engine status changed: write the latest status again."""
@@ -238,7 +259,7 @@ class StatusFileWriter:
         if self._latest is not None:
             self._last_write = asyncio.get_running_loop().time()
             try:
-                write_status_file(self._data_dir, self._latest)
+                write_status_file(self._data_dir, self._latest, self._sections)
             except OSError as error:
                 log.warning("cannot write %s: %s", STATUS_FILE_NAME, error)
 
@@ -302,8 +323,12 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
                 write_status_file(data_dir, engine.status())
                 async with (
                     device_runtime(engine, config, service),  # sends READY=1
-                    bitrix_link(config, data_dir, engine),
+                    bitrix_link(
+                        config, data_dir, engine, on_health_change=status_file.refresh
+                    ) as link,
                 ):
+                    if link is not None:
+                        status_file.add_section("link", link.health.snapshot)
                     log.info("kassa-appliance running: %s", engine.status().summary())
                     await stop.wait()
                     service.reporter.stopping()  # STOPPING=1
@@ -342,7 +367,31 @@ async def _engine_lock_for_daemon(
     return await wait_for_engine_lock(data_dir, stop, on_busy)
 
 
-async def _run_unconfigured(service: ServiceIntegration, reason: str, stop: asyncio.Event) -> int:
+UNCONFIGURED_HEALTH = Health(
+    HealthState.BLOCKED, "register-unconfigured", "register.driver is not set"
+)
+CONFIG_UNREADABLE_HEALTH = Health(
+    HealthState.BLOCKED, "config-unreadable", "config.json is not valid; see the daemon log"
+)
+
+
+async def run_without_config(reason: str) -> int:
+    """``config.json`` cannot be read (edited by hand, or written by a newer version):
+    stay up, READY and blocked with the reason, as with no register chosen."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    service = ServiceIntegration.from_env()
+    return await _run_unconfigured(service, reason, stop, CONFIG_UNREADABLE_HEALTH)
+
+
+async def _run_unconfigured(
+    service: ServiceIntegration,
+    reason: str,
+    stop: asyncio.Event,
+    health: Health = UNCONFIGURED_HEALTH,
+) -> int:
     """Stay up, READY and blocked, until `snap set` gives a driver and restarts us.
 
     Exiting would only make systemd restart the daemon in a loop; staying up keeps the
@@ -351,9 +400,7 @@ async def _run_unconfigured(service: ServiceIntegration, reason: str, stop: asyn
     log.error("not running jobs: %s", reason)
     async with service.running():
         service.notifier.send("READY=1", f"STATUS=not running jobs: {reason}")
-        await service.reporter.set_health(
-            Health(HealthState.BLOCKED, "register-unconfigured", "register.driver is not set")
-        )
+        await service.reporter.set_health(health)
         await stop.wait()
         service.reporter.stopping()
     return 0

@@ -19,7 +19,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from kassa_appliance import status_sections
 from kassa_appliance.bitrix.auth import (
     TOKEN_FILE_NAME,
     Auth,
@@ -76,15 +75,21 @@ def engine_status_dict(engine: Any) -> Callable[[], dict[str, Any]]:
 
 @contextlib.asynccontextmanager
 async def bitrix_link(
-    config: Config, data_dir: Path, engine: EnginePort
+    config: Config,
+    data_dir: Path,
+    engine: EnginePort,
+    *,
+    on_health_change: Callable[[], None] | None = None,
 ) -> AsyncIterator[JobLink | None]:
+    """``on_health_change`` is called when the link's health (``link.health``) has news,
+    e.g. so the daemon rewrites its status file."""
     auth = make_auth(config, data_dir)
     if auth is None:
         log.info("no Bitrix24 link configured")
         yield None
         return
     rest = RestClient(auth)
-    health = LinkHealth(on_change=lambda: status_sections.changed(data_dir))
+    health = LinkHealth(on_change=on_health_change or (lambda: None))
     link = JobLink(
         rest,
         EngineAdapter(engine),
@@ -93,7 +98,6 @@ async def bitrix_link(
         device_status=engine_status_dict(engine),
         health=health,
     )
-    withdraw_status = status_sections.publish(data_dir, "link", health.snapshot)
 
     async def on_message(message: PullMessage) -> None:
         """A doorbell never escapes: whatever goes wrong, reconciliation looks again."""
@@ -137,5 +141,4 @@ async def bitrix_link(
                 await link.report_pending()
         except Exception as error:  # the journal keeps them for the next start
             log.info("write-back at shutdown not finished (%s); it resumes on start", error)
-        withdraw_status()
         await rest.aclose()
