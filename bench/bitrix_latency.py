@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.throughput import percentile, sell_task
+from kassa_appliance.appliance.daemon import journal_path
 from kassa_appliance.bitrix.jobs import STATE_DONE, STATE_FAILED
-from kassa_appliance.daemon import journal_path
-from kassa_appliance.demo_stack import ApplianceStack, StackSettings, read_rss_kib
-from kassa_appliance.journal import JobState, Journal
+from kassa_appliance.fiscal.journal import JobState, Journal
+from kassa_appliance.testbeds.demo_stack import ApplianceStack, StackSettings, read_rss_kib
 
 DEFAULT_JOBS = 1000
 TARGET_P50_MS = 20.0

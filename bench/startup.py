@@ -20,8 +20,8 @@ import time
 import uuid
 from pathlib import Path
 
-from kassa_appliance.config import Config, RegisterConfig, save_config
-from kassa_appliance.daemon import daemon_command
+from kassa_appliance.appliance.config import Config, RegisterConfig, save_config
+from kassa_appliance.appliance.daemon import daemon_command
 
 TARGET_READY_SECONDS = 1.5
 TARGET_IDLE_RSS_MB = 50.0

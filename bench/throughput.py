@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from kassa_appliance.engine import Engine, EngineSettings
-from kassa_appliance.journal import JobState, Journal
+from kassa_appliance.fiscal.engine import Engine, EngineSettings
+from kassa_appliance.fiscal.journal import JobState, Journal
 from kassa_appliance.registers.simulator import SimulatorRegister
 
 DEFAULT_JOBS = 5000

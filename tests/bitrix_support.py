@@ -7,7 +7,7 @@ from typing import Any
 
 from kassa_appliance.bitrix.auth import OAuthAuth, TokenFile
 from kassa_appliance.bitrix.rest import RestClient, RetryPolicy
-from kassa_appliance.emulator.app import Emulator, oauth_credentials
+from kassa_appliance.testbeds.bitrix24.app import Emulator, oauth_credentials
 
 FAST_RETRY = RetryPolicy(attempts=4, rate_limit_attempts=12, base_delay=0.002, max_delay=0.02)
 

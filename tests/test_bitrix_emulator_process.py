@@ -22,11 +22,11 @@ from bitrix_support import FAST_RETRY, oauth_credentials
 from kassa_appliance.bitrix.auth import OAuthAuth, TokenFile
 from kassa_appliance.bitrix.jobs import EngineAdapter, JobLink
 from kassa_appliance.bitrix.rest import RestClient
-from kassa_appliance.engine import Engine, EngineSettings
-from kassa_appliance.journal import JobState, Journal
+from kassa_appliance.fiscal.engine import Engine, EngineSettings
+from kassa_appliance.fiscal.journal import JobState, Journal
 from kassa_appliance.registers.simulator import SimulatorRegister
 
-EMULATOR_CLI = [sys.executable, "-m", "kassa_appliance.emulator.cli"]
+EMULATOR_CLI = [sys.executable, "-m", "kassa_appliance.testbeds.bitrix24.cli"]
 SELL = {
     "type": "sell",
     "operator": {"name": "Кассир Тестов", "vatin": "500100732259"},

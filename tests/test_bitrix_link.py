@@ -16,18 +16,18 @@ from typing import Any
 import pytest
 
 from bitrix_support import oauth_client
+from kassa_appliance.appliance.config import BitrixConfig, Config, KassaConfig
 from kassa_appliance.bitrix.jobs import JOB_ENTITY, publish_job
 from kassa_appliance.bitrix.link import bitrix_link
 from kassa_appliance.bitrix.rest import RestClient
-from kassa_appliance.config import BitrixConfig, Config, KassaConfig
-from kassa_appliance.emulator.app import Emulator
-from kassa_appliance.emulator.push import PushServer, PushSettings
-from kassa_appliance.emulator.state import CASHIER_USER_ID
-from kassa_appliance.engine import Engine
-from kassa_appliance.journal import Job, JobState, Journal
+from kassa_appliance.fiscal.engine import Engine
+from kassa_appliance.fiscal.journal import Job, JobState, Journal
 from kassa_appliance.registers.simulator import SimulatorRegister
 from kassa_appliance.registers.simulator_faults import Fault, set_fault
 from kassa_appliance.registers.simulator_state import load_state
+from kassa_appliance.testbeds.bitrix24.app import Emulator
+from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
+from kassa_appliance.testbeds.bitrix24.state import CASHIER_USER_ID
 from sample_tasks import sell
 from test_jobs import FAST_ENGINE
 

@@ -9,7 +9,7 @@ import stat
 import sys
 from pathlib import Path
 
-from kassa_appliance.emulator.app import Emulator
+from kassa_appliance.testbeds.bitrix24.app import Emulator
 
 CHILD = Path(__file__).with_name("bitrix_token_child.py")
 

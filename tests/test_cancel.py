@@ -17,9 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from kassa_appliance.daemon import journal_path, read_status_file
-from kassa_appliance.engine_poison import apply_unless_final
-from kassa_appliance.journal import JobNotCancellable, JobState, Journal, JournalError, Transition
+from kassa_appliance.appliance.daemon import journal_path, read_status_file
+from kassa_appliance.fiscal.engine_poison import apply_unless_final
+from kassa_appliance.fiscal.journal import (
+    JobNotCancellable,
+    JobState,
+    Journal,
+    JournalError,
+    Transition,
+)
 from sample_tasks import sell
 from test_cli import TIMEOUT, cli, data_dir, sample, sells
 

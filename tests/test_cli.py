@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kassa_appliance.config import Config, RegisterConfig, save_config
-from kassa_appliance.daemon import read_status_file
+from kassa_appliance.appliance.config import Config, RegisterConfig, save_config
+from kassa_appliance.appliance.daemon import read_status_file
 from kassa_appliance.registers.factory import simulator_state_dir
 from kassa_appliance.registers.simulator_state import load_state
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kassa_appliance.config import Config, RegisterConfig, save_config
+from kassa_appliance.appliance.config import Config, RegisterConfig, save_config
 
 TIMEOUT = 60
 VALID = b'{"type": "getShiftStatus"}'

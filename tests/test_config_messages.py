@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from kassa_appliance.config import CONFIG_FILE_NAME, Config
-from kassa_appliance.config_errors import describe_validation_error
-from kassa_appliance.hooks.post_refresh import MigrationError, post_refresh
-from kassa_appliance.hooks.settings import InvalidSettings, config_from_snap
-from kassa_appliance.hooks.snapctl import Snapctl, SnapctlError
+from kassa_appliance.appliance.config import CONFIG_FILE_NAME, Config
+from kassa_appliance.appliance.config_errors import describe_validation_error
+from kassa_appliance.appliance.hooks.post_refresh import MigrationError, post_refresh
+from kassa_appliance.appliance.hooks.settings import InvalidSettings, config_from_snap
+from kassa_appliance.appliance.hooks.snapctl import Snapctl, SnapctlError
 
 PYTHON_WORDS = re.compile(
     r"NoneType|\bstr\b|\bint\b|\bfloat\b|\bdict\b|\btuple\b|Decimal|instance of|"

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from backends import start_fptr10_stack, start_webrequests_stack
-from kassa_appliance.config import Config, RegisterConfig, save_config
-from kassa_appliance.daemon import daemon_command, journal_path, read_status_file
-from kassa_appliance.journal import JobState, Journal
+from kassa_appliance.appliance.config import Config, RegisterConfig, save_config
+from kassa_appliance.appliance.daemon import daemon_command, journal_path, read_status_file
+from kassa_appliance.fiscal.journal import JobState, Journal
 from kassa_appliance.registers.factory import simulator_state_dir
 from kassa_appliance.registers.simulator_faults import Fault, clear_faults, set_fault
 from kassa_appliance.registers.simulator_state import load_state

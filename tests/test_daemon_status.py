@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from kassa_appliance.daemon import StatusFileWriter, read_status_file
-from kassa_appliance.engine import EngineStatus
+from kassa_appliance.appliance.daemon import StatusFileWriter, read_status_file
+from kassa_appliance.fiscal.engine import EngineStatus
 
 
 def status(queue_depth: int) -> EngineStatus:

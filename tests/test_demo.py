@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kassa_appliance.journal import JobState, Journal
+from kassa_appliance.fiscal.journal import JobState, Journal
 
 DEMO_TIMEOUT_SECONDS = 55
 HEADER = re.compile(r"^=== (\d+)/(\d+) (\S+): (\S+)$", re.MULTILINE)

@@ -142,7 +142,7 @@ async def _serve_commands(testbed: UmockdevTestbed, current: Any) -> None:
 
 
 async def _child_watcher(arguments: argparse.Namespace, testbed: UmockdevTestbed) -> None:
-    from kassa_appliance.devices import AtolDevice, DeviceWatcher
+    from kassa_appliance.appliance.devices import AtolDevice, DeviceWatcher
 
     async def on_change(device: AtolDevice | None) -> None:
         _emit({"report": _device_json(device)})
@@ -165,11 +165,11 @@ async def _child_watcher(arguments: argparse.Namespace, testbed: UmockdevTestbed
 
 async def _child_engine(arguments: argparse.Namespace, testbed: UmockdevTestbed) -> None:
     """The daemon's own wiring (running_engine + device_runtime) on the simulator."""
-    from kassa_appliance.config import Config, RegisterConfig
-    from kassa_appliance.daemon import running_engine
-    from kassa_appliance.engine import EngineStatus
-    from kassa_appliance.runtime import device_runtime
-    from kassa_appliance.watchdog import ServiceIntegration
+    from kassa_appliance.appliance.config import Config, RegisterConfig
+    from kassa_appliance.appliance.daemon import running_engine
+    from kassa_appliance.appliance.runtime import device_runtime
+    from kassa_appliance.appliance.watchdog import ServiceIntegration
+    from kassa_appliance.fiscal.engine import EngineStatus
 
     config = Config(register=RegisterConfig(driver="simulator", print_delay=arguments.print_delay))
     service = ServiceIntegration.from_env()
@@ -446,7 +446,7 @@ SAMPLE_SELL = Path(__file__).resolve().parents[1] / "src/kassa_appliance/samples
 
 
 def _job_states(journal_path: Path, job_ids: list[str]) -> dict[str, str]:
-    from kassa_appliance.journal import Journal
+    from kassa_appliance.fiscal.journal import Journal
 
     with Journal(journal_path) as journal:
         states = {}
@@ -468,8 +468,8 @@ def _wait_until(predicate: Any, timeout: float, what: str) -> None:
 def test_unplug_mid_queue_waits_and_replug_resumes(
     hotplug_child_factory: Any, tmp_path: Path
 ) -> None:
-    from kassa_appliance.daemon import journal_path
-    from kassa_appliance.journal import Journal
+    from kassa_appliance.appliance.daemon import journal_path
+    from kassa_appliance.fiscal.journal import Journal
 
     data_dir = tmp_path / "data"
     journal_file = journal_path(data_dir)

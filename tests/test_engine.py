@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from kassa_appliance.engine import Engine, EngineSettings
-from kassa_appliance.journal import Job, JobState, Journal
+from kassa_appliance.fiscal.engine import Engine, EngineSettings
+from kassa_appliance.fiscal.journal import Job, JobState, Journal
 from kassa_appliance.registers.simulator import SimulatorRegister
 from kassa_appliance.registers.simulator_faults import (
     Fault,

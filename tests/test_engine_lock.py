@@ -20,15 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from kassa_appliance.config import Config, RegisterConfig, save_config
-from kassa_appliance.daemon import (
+from kassa_appliance.appliance.config import Config, RegisterConfig, save_config
+from kassa_appliance.appliance.daemon import (
     LOCK_FILE_NAME,
     daemon_command,
     describe_lock_holder,
     engine_lock,
     journal_path,
 )
-from kassa_appliance.journal import Journal
+from kassa_appliance.fiscal.journal import Journal
 from kassa_appliance.registers.factory import simulator_state_dir
 from kassa_appliance.registers.simulator_state import load_state
 from test_watchdog_daemon import SAMPLE_SELL, SRC, NotifyReceiver, notify_receiver

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from kassa_appliance import engine as engine_module
-from kassa_appliance.engine import Engine
-from kassa_appliance.journal import JobState, Journal, Transition
+from kassa_appliance.fiscal import engine as engine_module
+from kassa_appliance.fiscal.engine import Engine
+from kassa_appliance.fiscal.journal import JobState, Journal, Transition
 from kassa_appliance.registers.simulator import SimulatorRegister
 from kassa_appliance.registers.simulator_state import load_state
 from sample_tasks import sell

@@ -21,7 +21,7 @@ from kassa_appliance.registers.webrequests import attempt_uuid
 CLIENT = """
 import json, sys
 from pathlib import Path
-from kassa_appliance.config import Config, RegisterConfig
+from kassa_appliance.appliance.config import Config, RegisterConfig
 from kassa_appliance.registers.factory import make_register
 
 config = Config(register=RegisterConfig(**json.loads(sys.argv[1])))

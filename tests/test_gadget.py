@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kassa_appliance.hooks.settings import config_from_snap
+from kassa_appliance.appliance.hooks.settings import config_from_snap
 from snap_staging import GADGET_DIR, SNAP_TOOL, load_yaml, run_snap, stage_gadget
 
 needs_snap_tool = pytest.mark.skipif(

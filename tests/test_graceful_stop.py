@@ -7,9 +7,9 @@ import asyncio
 import uuid
 from pathlib import Path
 
-from kassa_appliance.daemon import journal_path
-from kassa_appliance.demo_stack import ApplianceStack, StackSettings
-from kassa_appliance.journal import JobState, Journal
+from kassa_appliance.appliance.daemon import journal_path
+from kassa_appliance.fiscal.journal import JobState, Journal
+from kassa_appliance.testbeds.demo_stack import ApplianceStack, StackSettings
 from sample_tasks import sell
 
 PRINT_SECONDS = 1.5

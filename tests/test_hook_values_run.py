@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kassa_appliance.appliance.config import Config, load_config
+from kassa_appliance.appliance.daemon import engine_settings
 from kassa_appliance.bitrix.link import make_auth
-from kassa_appliance.config import Config, load_config
-from kassa_appliance.daemon import engine_settings
 from kassa_appliance.registers.factory import make_register
 from test_hooks import SECRET, TOKEN, VALID_VALUES, FakeSnapd, data_dir, run_configure, snapd
 

@@ -18,15 +18,19 @@ from typing import Any
 
 import pytest
 
-from kassa_appliance.config import CONFIG_FILE_NAME, load_config
-from kassa_appliance.daemon import journal_path
-from kassa_appliance.hooks.configure import DRIVER_UNSET_CODE, DRIVER_UNSET_HEALTH, configure
-from kassa_appliance.hooks.install import seed_defaults
-from kassa_appliance.hooks.post_refresh import MigrationError, post_refresh
-from kassa_appliance.hooks.settings import SNAP_KEYS, InvalidSettings
-from kassa_appliance.hooks.snapctl import Snapctl
-from kassa_appliance.journal import SCHEMA_VERSION as JOURNAL_SCHEMA
-from kassa_appliance.journal import Journal
+from kassa_appliance.appliance.config import CONFIG_FILE_NAME, load_config
+from kassa_appliance.appliance.daemon import journal_path
+from kassa_appliance.appliance.hooks.configure import (
+    DRIVER_UNSET_CODE,
+    DRIVER_UNSET_HEALTH,
+    configure,
+)
+from kassa_appliance.appliance.hooks.install import seed_defaults
+from kassa_appliance.appliance.hooks.post_refresh import MigrationError, post_refresh
+from kassa_appliance.appliance.hooks.settings import SNAP_KEYS, InvalidSettings
+from kassa_appliance.appliance.hooks.snapctl import Snapctl
+from kassa_appliance.fiscal.journal import SCHEMA_VERSION as JOURNAL_SCHEMA
+from kassa_appliance.fiscal.journal import Journal
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICE = "kassa-appliance.daemon"

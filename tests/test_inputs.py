@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from kassa_appliance.fiscal.receipt import TaskValidationError, parse_task
 from kassa_appliance.inputs import (
     MAX_DEPTH,
     MAX_KEY_LENGTH,
@@ -22,7 +23,6 @@ from kassa_appliance.inputs import (
     format_location,
     shorten,
 )
-from kassa_appliance.receipt import TaskValidationError, parse_task
 from test_receipt_samples import position, receipt
 
 

@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kassa_appliance.fiscal.receipt import TaskValidationError, parse_task
+from kassa_appliance.fiscal.receipt_errors import MAX_PROBLEM_LENGTH, MAX_PROBLEMS_SHOWN
 from kassa_appliance.inputs import InputRejected, decode_json_bytes, decode_json_text
-from kassa_appliance.receipt import TaskValidationError, parse_task
-from kassa_appliance.receipt_errors import MAX_PROBLEM_LENGTH, MAX_PROBLEMS_SHOWN
 from test_receipt_samples import sample_sell
 
 MAX_MESSAGE_LENGTH = 200 + MAX_PROBLEMS_SHOWN * (MAX_PROBLEM_LENGTH + 5)

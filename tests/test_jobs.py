@@ -24,12 +24,12 @@ from kassa_appliance.bitrix.jobs import (
     publish_job,
 )
 from kassa_appliance.bitrix.rest import RestClient
-from kassa_appliance.emulator.app import Emulator
-from kassa_appliance.emulator.state import CASHIER_USER_ID, Item
-from kassa_appliance.engine import Engine, EngineSettings
-from kassa_appliance.journal import JobState, Journal
+from kassa_appliance.fiscal.engine import Engine, EngineSettings
+from kassa_appliance.fiscal.journal import JobState, Journal
 from kassa_appliance.registers.simulator import SimulatorRegister
 from kassa_appliance.registers.simulator_state import load_state
+from kassa_appliance.testbeds.bitrix24.app import Emulator
+from kassa_appliance.testbeds.bitrix24.state import CASHIER_USER_ID, Item
 from sample_tasks import sell
 
 KASSA = "kassa-7"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kassa_appliance.journal import JobState, Journal, JournalError, Transition
+from kassa_appliance.fiscal.journal import JobState, Journal, JournalError, Transition
 
 SELL = {"type": "sell", "total": 10}
 

@@ -14,9 +14,9 @@ import json
 import uuid
 
 from kassa_appliance.bitrix.jobs import publish_job
-from kassa_appliance.emulator.state import CASHIER_USER_ID
-from kassa_appliance.journal import JobState
+from kassa_appliance.fiscal.journal import JobState
 from kassa_appliance.registers.simulator_faults import Fault, set_fault
+from kassa_appliance.testbeds.bitrix24.state import CASHIER_USER_ID
 from sample_tasks import sell
 from test_jobs import KASSA, World, props, running, wait_until, world  # noqa: F401
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from kassa_appliance.bitrix.jobs import DEVICE_ENTITY, publish_job
-from kassa_appliance.journal import JobState
+from kassa_appliance.fiscal.journal import JobState
 from sample_tasks import sell
 from test_bitrix_link import LinkedAppliance, linked  # noqa: F401
 from test_jobs import KASSA, World, props, running, wait_until, world  # noqa: F401

@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 
 from bitrix_support import oauth_client
 from kassa_appliance.bitrix.jobs import JOB_ENTITY, EngineAdapter, JobLink, publish_job
-from kassa_appliance.emulator.app import Emulator
-from kassa_appliance.emulator.state import CASHIER_USER_ID
-from kassa_appliance.engine import Engine
-from kassa_appliance.journal import Journal
+from kassa_appliance.fiscal.engine import Engine
+from kassa_appliance.fiscal.journal import Journal
 from kassa_appliance.registers.simulator import SimulatorRegister
 from kassa_appliance.registers.simulator_state import load_state
+from kassa_appliance.testbeds.bitrix24.app import Emulator
+from kassa_appliance.testbeds.bitrix24.state import CASHIER_USER_ID
 from sample_tasks import sell
 from test_jobs import FAST_ENGINE, KASSA
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from kassa_appliance.appliance.daemon import StatusFileWriter, read_status_file
 from kassa_appliance.bitrix.jobs import DEVICE_ENTITY, publish_job
 from kassa_appliance.bitrix.supervisor import LinkHealth
-from kassa_appliance.daemon import StatusFileWriter, read_status_file
 from sample_tasks import sell
 from test_jobs import KASSA, World, props, running, wait_until, world  # noqa: F401
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from kassa_appliance.receipt import TaskValidationError, parse_task
-from kassa_appliance.receipt_errors import MAX_PROBLEM_LENGTH, MAX_PROBLEMS_SHOWN
-from kassa_appliance.receipt_rules import shown
+from kassa_appliance.fiscal.receipt import TaskValidationError, parse_task
+from kassa_appliance.fiscal.receipt_errors import MAX_PROBLEM_LENGTH, MAX_PROBLEMS_SHOWN
+from kassa_appliance.fiscal.receipt_rules import shown
 from test_receipt_samples import position, receipt, sample_sell
 
 CUT_ESCAPE = re.compile(r"\\(x[0-9a-f]?|u[0-9a-f]{0,3}|U[0-9a-f]{0,7})…")

@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kassa_appliance.engine import Engine
-from kassa_appliance.journal import Job, JobState, Journal
-from kassa_appliance.receipt import TASK_TYPES
+from kassa_appliance.fiscal.engine import Engine
+from kassa_appliance.fiscal.journal import Job, JobState, Journal
+from kassa_appliance.fiscal.receipt import TASK_TYPES
 from kassa_appliance.registers.base import RECEIPT_TASK_TYPES
 from kassa_appliance.registers.simulator import SimulatorRegister
 from kassa_appliance.registers.simulator_state import load_state

@@ -21,7 +21,7 @@ from kassa_appliance.bitrix.pull import (
     PullTiming,
     doorbell,
 )
-from kassa_appliance.emulator.push import PushServer, PushSettings
+from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
 
 USER_ID = 7
 FAST_BACKOFF = BackoffPolicy(steps=((1000, 0.02),), ceiling=0.02, jitter=0.0)

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from kassa_appliance.emulator.push import PushServer, PushSettings
+from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
 
 PROJECT = Path(__file__).parent / "conformance"
 USER_ID = 7

@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from kassa_appliance.bitrix.pull_frames import parse_text_frame
-from kassa_appliance.emulator.push import PushServer, PushSettings
+from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
 
 GUARD = 10.0
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from kassa_appliance.receipt import (
+from kassa_appliance.fiscal.receipt import (
     TASK_TYPES,
     BarcodeItem,
     CashTask,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from kassa_appliance.receipt import TaskValidationError, parse_task
-from kassa_appliance.receipt_rules import inn_checksum_ok
+from kassa_appliance.fiscal.receipt import TaskValidationError, parse_task
+from kassa_appliance.fiscal.receipt_rules import inn_checksum_ok
 from test_receipt_samples import correction, position, receipt, sample_sell
 
 SUPPORTED = (

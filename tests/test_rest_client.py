@@ -22,7 +22,7 @@ from kassa_appliance.bitrix.errors import (
     ServerError,
 )
 from kassa_appliance.bitrix.rest import RestClient
-from kassa_appliance.emulator.app import Emulator
+from kassa_appliance.testbeds.bitrix24.app import Emulator
 
 
 @pytest.fixture

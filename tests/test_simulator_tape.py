@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kassa_appliance.registers.simulator import SimulatorRegister
-from kassa_appliance.tape import DEMO_MARK, qr_lines, render_document
+from kassa_appliance.registers.tape import DEMO_MARK, qr_lines, render_document
 
 MOSCOW = timezone(timedelta(hours=3))
 QR_GLYPHS = set("▀▄█ ")

@@ -175,8 +175,8 @@ def test_staged_app_snap_packs(
         "snap/hooks/configure",
         "bin/kassa-appliance",
         "bin/kassa-appliance-daemon",
-        "lib/python3.12/site-packages/kassa_appliance/hooks/configure.py",
-        "lib/python3.12/site-packages/kassa_appliance/config.py",
+        "lib/python3.12/site-packages/kassa_appliance/appliance/hooks/configure.py",
+        "lib/python3.12/site-packages/kassa_appliance/appliance/config.py",
     ):
         assert f"squashfs-root/{member}\n" in listing, member
 

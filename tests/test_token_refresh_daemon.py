@@ -23,13 +23,19 @@ from typing import Any
 import pytest
 
 from bitrix_support import oauth_client
+from kassa_appliance.appliance.config import (
+    BitrixConfig,
+    Config,
+    KassaConfig,
+    RegisterConfig,
+    save_config,
+)
+from kassa_appliance.appliance.daemon import daemon_command, read_status_file
 from kassa_appliance.bitrix.jobs import JOB_ENTITY, publish_job
 from kassa_appliance.bitrix.pairing import DEBUG_PAUSE_BEFORE_TOKEN_SAVE_ENV
-from kassa_appliance.config import BitrixConfig, Config, KassaConfig, RegisterConfig, save_config
-from kassa_appliance.daemon import daemon_command, read_status_file
-from kassa_appliance.emulator.app import Emulator
-from kassa_appliance.emulator.push import PushServer, PushSettings
-from kassa_appliance.emulator.state import CASHIER_USER_ID
+from kassa_appliance.testbeds.bitrix24.app import Emulator
+from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
+from kassa_appliance.testbeds.bitrix24.state import CASHIER_USER_ID
 from sample_tasks import sell
 
 KASSA = "kassa-t"

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from bitrix_support import oauth_client
+from kassa_appliance.appliance.config import BitrixConfig, Config
 from kassa_appliance.bitrix.errors import PairingLost
 from kassa_appliance.bitrix.pairing import pairing_status, subscribe
 from kassa_appliance.bitrix.token_chains import SPARE_RENEW_AFTER
-from kassa_appliance.config import BitrixConfig, Config
-from kassa_appliance.emulator.app import Emulator
-from kassa_appliance.emulator.state import REFRESH_TOKEN_LIFETIME, PortalState
+from kassa_appliance.testbeds.bitrix24.app import Emulator
+from kassa_appliance.testbeds.bitrix24.state import REFRESH_TOKEN_LIFETIME, PortalState
 
 PAIRING_KEYS = ("portal", "client_id", "client_secret", "refresh_token", "token_url")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kassa_appliance.watchdog import (
+from kassa_appliance.appliance.watchdog import (
     REGISTER_MISSING,
     Health,
     HealthReporter,
@@ -120,7 +120,7 @@ def test_notifier_failure_is_logged_not_swallowed(
     missing = str(tmp_path / "gone.sock")
     notifier = Notifier(missing)
 
-    with caplog.at_level(logging.ERROR, logger="kassa_appliance.watchdog"):
+    with caplog.at_level(logging.ERROR, logger="kassa_appliance.appliance.watchdog"):
         assert notifier.send("READY=1") is False
         assert notifier.send("WATCHDOG=1") is False
 
@@ -132,7 +132,7 @@ def test_notifier_failure_is_logged_not_swallowed(
 
 
 def test_notifier_rejects_relative_socket_path_loudly(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR, logger="kassa_appliance.watchdog"):
+    with caplog.at_level(logging.ERROR, logger="kassa_appliance.appliance.watchdog"):
         notifier = Notifier("relative/notify.sock")
     assert not notifier.enabled
     assert "relative/notify.sock" in caplog.text
@@ -332,7 +332,7 @@ def test_health_reporter_logs_snapctl_failure_and_retries(
     (fake_snapctl.parent / "fail").touch()
     reporter = HealthReporter(str(fake_snapctl))
 
-    with caplog.at_level(logging.ERROR, logger="kassa_appliance.watchdog"):
+    with caplog.at_level(logging.ERROR, logger="kassa_appliance.appliance.watchdog"):
         asyncio.run(reporter.report(REGISTER_MISSING))
     assert "cannot set health: denied" in caplog.text
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 
-from kassa_appliance.config import Config, RegisterConfig, save_config
-from kassa_appliance.daemon import daemon_command, journal_path
-from kassa_appliance.journal import Journal
+from kassa_appliance.appliance.config import Config, RegisterConfig, save_config
+from kassa_appliance.appliance.daemon import daemon_command, journal_path
+from kassa_appliance.fiscal.journal import Journal
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SAMPLE_SELL = SRC / "kassa_appliance/samples/01-sell-cash.json"

@@ -35,7 +35,7 @@ from kassa_appliance.registers.webrequests import (
     WebRequestsRegister,
     attempt_uuid,
 )
-from kassa_appliance.wr_emulator import WebRequestsEmulator, simulator_state_dir
+from kassa_appliance.testbeds.webrequests import WebRequestsEmulator, simulator_state_dir
 from sample_tasks import OPERATOR, sell
 
 
@@ -328,7 +328,7 @@ def test_emulator_interrupts_subtasks_after_an_error(wr_stack: Stack) -> None:
 
 CLI_SCRIPT = """
 import argparse, sys
-from kassa_appliance.wr_emulator.cli import register_cli
+from kassa_appliance.testbeds.webrequests.cli import register_cli
 parser = argparse.ArgumentParser()
 register_cli(parser.add_subparsers())
 args = parser.parse_args(sys.argv[1:])

@@ -15,7 +15,7 @@ import uuid
 
 from kassa_appliance.bitrix.jobs import publish_job
 from kassa_appliance.bitrix.writeback import MESSAGE_LIMIT, SHORT_MESSAGE_LIMIT
-from kassa_appliance.journal import JobState
+from kassa_appliance.fiscal.journal import JobState
 from sample_tasks import sell
 from test_jobs import KASSA, World, props, running, wait_until, world  # noqa: F401
 

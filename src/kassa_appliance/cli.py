@@ -27,9 +27,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kassa_appliance.bitrix.pairing import pairing_status
-from kassa_appliance.config import ConfigSchemaError, default_data_dir, load_config
-from kassa_appliance.daemon import (
+from kassa_appliance.appliance.config import ConfigSchemaError, default_data_dir, load_config
+from kassa_appliance.appliance.daemon import (
     CLI_HOLDER,
     EngineBusy,
     describe_lock_holder,
@@ -41,7 +40,8 @@ from kassa_appliance.daemon import (
     run_without_config,
     running_engine,
 )
-from kassa_appliance.journal import Job, JobState, Journal
+from kassa_appliance.bitrix.pairing import pairing_status
+from kassa_appliance.fiscal.journal import Job, JobState, Journal
 from kassa_appliance.registers.factory import RegisterNotConfigured
 
 EXIT_OK = 0
@@ -56,10 +56,10 @@ DAEMON_POLL_SECONDS = 0.2
 
 # Modules that contribute subcommands: each exposes register_cli(subparsers).
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "kassa_appliance.demo",
+    "kassa_appliance.testbeds.demo",
     "kassa_appliance.registers.simulator_cli",
-    "kassa_appliance.emulator.cli",
-    "kassa_appliance.wr_emulator.cli",
+    "kassa_appliance.testbeds.bitrix24.cli",
+    "kassa_appliance.testbeds.webrequests.cli",
 )
 
 
@@ -108,7 +108,7 @@ async def submit_and_wait(
     for the lock starts at once. Jobs queued before ours are worked first (the queue is
     first in, first out).
     """
-    from kassa_appliance.daemon import one_job_settings, stop_once_final
+    from kassa_appliance.appliance.daemon import one_job_settings, stop_once_final
 
     config = load_config(data_dir)
     with Journal(journal_path(data_dir)) as journal:
@@ -220,7 +220,7 @@ def _run_task(args: argparse.Namespace, task: Any, source: str) -> int:
 
 
 def _print_qr(text: str) -> None:
-    from kassa_appliance.tape import qr_lines
+    from kassa_appliance.registers.tape import qr_lines
 
     print("\n".join(qr_lines(text)))
 
@@ -256,7 +256,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_jobs_cancel(args: argparse.Namespace) -> int:
     """Only writes the journal, so it works while a daemon runs: the cancel is atomic
     against the engine taking the job (Journal.cancel)."""
-    from kassa_appliance.journal import JobNotCancellable, JournalError
+    from kassa_appliance.fiscal.journal import JobNotCancellable, JournalError
 
     by = args.by or f"cli:{_user_name()}"
     with Journal(journal_path(args.data_dir)) as journal:

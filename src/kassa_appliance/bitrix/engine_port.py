@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kassa_appliance.bitrix.protocol import SOURCE
-from kassa_appliance.journal import Job, Journal
+from kassa_appliance.fiscal.journal import Job, Journal
 
 
 class EnginePort(Protocol):

@@ -8,7 +8,7 @@ never taken again until the next start. No awaits inside, so a job is recorded i
 event-loop step it is read in.
 
 STATE ``cancelled`` (set by an operator in Bitrix24) cancels a job still ``received``
-(:meth:`Journal.cancel <kassa_appliance.journal.Journal.cancel>`); a job that may have
+(:meth:`Journal.cancel <kassa_appliance.fiscal.journal.Journal.cancel>`); a job that may have
 reached the register is not cancelled: the item gets STATE ``accepted`` and ERROR
 ``cancel-refused`` with the reason, and later its real outcome.
 """
@@ -32,8 +32,8 @@ from kassa_appliance.bitrix.protocol import (
 )
 from kassa_appliance.bitrix.supervisor import LinkHealth, error_text
 from kassa_appliance.bitrix.writeback import MESSAGE_LIMIT, Command, cap, outcome_properties
+from kassa_appliance.fiscal.journal import CANCELLED_CODE, Job, JobNotCancellable
 from kassa_appliance.inputs import shorten
-from kassa_appliance.journal import CANCELLED_CODE, Job, JobNotCancellable
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from kassa_appliance.appliance.config import Config
 from kassa_appliance.bitrix.auth import (
     TOKEN_FILE_NAME,
     Auth,
@@ -33,7 +34,6 @@ from kassa_appliance.bitrix.pairing import debug_pause_before_token_save
 from kassa_appliance.bitrix.pull import PullClient, PullMessage, doorbell
 from kassa_appliance.bitrix.rest import RestClient
 from kassa_appliance.bitrix.supervisor import LinkHealth, supervised
-from kassa_appliance.config import Config
 
 log = logging.getLogger(__name__)
 

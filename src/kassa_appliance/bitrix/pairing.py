@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from kassa_appliance.appliance.config import Config, write_private_file
 from kassa_appliance.bitrix.token_store import TOKEN_FILE_NAME, pairing_fingerprint
-from kassa_appliance.config import Config, write_private_file
 
 log = logging.getLogger(__name__)
 

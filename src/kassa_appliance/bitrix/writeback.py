@@ -44,7 +44,7 @@ from kassa_appliance.bitrix.protocol import (
     dumps,
 )
 from kassa_appliance.bitrix.rest import RestClient
-from kassa_appliance.journal import CANCELLED_CODE, Job, JobState
+from kassa_appliance.fiscal.journal import CANCELLED_CODE, Job, JobState
 
 log = logging.getLogger(__name__)
 

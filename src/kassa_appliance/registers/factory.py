@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from kassa_appliance.config import Config
+from kassa_appliance.appliance.config import Config
 from kassa_appliance.registers.base import Register
 
 

@@ -15,7 +15,7 @@ Faults (no paper, cover open, FN failure, connection lost before or after fiscal
 slow printing) and a clock offset are injected at run time through the control file
 described in :mod:`kassa_appliance.registers.simulator_faults`.
 
-Everything it prints (:mod:`kassa_appliance.tape`) is marked as not a fiscal document.
+Everything it prints (:mod:`kassa_appliance.registers.tape`) is marked as not a fiscal document.
 
 This module owns the Register protocol side — opening the device, the per-task lock and state
 reload, dispatching a task to its handler, run-time control. The handlers live in

@@ -30,7 +30,7 @@ from kassa_appliance.registers.base import (
 )
 from kassa_appliance.registers.simulator_faults import FaultControl
 from kassa_appliance.registers.simulator_state import SimulatorState, StateStore
-from kassa_appliance.tape import render_document
+from kassa_appliance.registers.tape import render_document
 
 MOSCOW = timezone(timedelta(hours=3))
 

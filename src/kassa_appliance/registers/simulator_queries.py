@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from kassa_appliance.registers.base import JsonDict
 from kassa_appliance.registers.simulator_device import LINE_WIDTHS, SimulatedDevice
 from kassa_appliance.registers.simulator_state import SHIFT_MAX_HOURS, SimulatorState
-from kassa_appliance.tape import MODEL_NAME
+from kassa_appliance.registers.tape import MODEL_NAME
 
 FIRMWARE_VERSION = "5.17.0"
 

@@ -1,0 +1,444 @@
+"""Value-level checks for Atol receipt tasks: numbers, INN, buyer contact, dates, limits.
+
+Every check returns the parsed value or raises :class:`RuleError` with a message that names
+what is wrong and what was expected, *without* the field path: the caller (the pydantic
+models in :mod:`kassa_appliance.fiscal.receipt`) knows where the value sits and prefixes the path.
+The messages are part of the contract (tests compare them verbatim), so change them only
+together with the tests.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+from decimal import Decimal
+
+from kassa_appliance.inputs import shorten
+
+# --- limits -------------------------------------------------------------------------------
+
+MAX_POSITIONS = 100
+"""Positions (``type: "position"`` items) per receipt.
+
+Each position becomes a tag-1059 structure in the fiscal document (name up to 128 bytes in
+cp866 plus price, quantity, sum, VAT, unit, method and object: up to ~300 bytes). The FN
+caps the size of one fiscal document, and the register has to print every line while the
+receipt is open; 100 positions keeps a receipt far below both limits and well inside one
+paper roll, and no Bitrix24 order we expect comes close. Split bigger orders."""
+
+MAX_ITEMS = 200
+"""All items (positions plus non-fiscal text/barcode lines) in one receipt: the same paper
+and print-time budget as :data:`MAX_POSITIONS`, leaving room for a text line per position."""
+
+MAX_PAYMENTS = 10
+"""Payment entries per receipt. Atol knows five payment types; ten leaves room for split
+payments of one type while keeping a malformed task from growing without bound."""
+
+MAX_NAME_LENGTH = 128
+"""Position name, FFD tag 1030 (128 characters)."""
+MAX_OPERATOR_NAME_LENGTH = 64
+"""Cashier name, FFD tag 1021 (64 characters)."""
+MAX_ADDRESS_LENGTH = 256
+"""``paymentsAddress`` (tag 1009) and ``paymentsPlace`` (tag 1187), 256 characters each."""
+MAX_TEXT_LENGTH = 256
+"""One non-fiscal text item. Atol wraps long lines itself; 256 bounds the paper spent."""
+MAX_CONTACT_LENGTH = 64
+"""Buyer e-mail or phone, FFD tag 1008 (64 characters)."""
+MAX_CLIENT_NAME_LENGTH = 256
+"""Buyer name, FFD tag 1227 (256 characters)."""
+MAX_MACHINE_NUMBER_LENGTH = 20
+"""Automatic device number, FFD tag 1036 (20 characters)."""
+MAX_CORRECTION_BASE_NUMBER_LENGTH = 32
+"""Number of the tax authority's order behind a correction, FFD tag 1179 (32 characters)."""
+MAX_UNIT_LENGTH = 16
+"""Free-text measurement unit, FFD 1.05 tag 1197 (16 characters)."""
+MAX_BARCODE_LENGTH = 1024
+"""Sanity cap for a printed barcode's content (a QR code holds at most ~3 KB anyway)."""
+
+MONEY_PLACES = 2
+QUANTITY_PLACES = 3
+MAX_MONEY = Decimal("9999999999.99")
+"""Upper bound for any sum. Besides being far above any real receipt, it keeps every money
+value at ≤ 12 significant digits, so the float that goes to the driver converts back to the
+same Decimal exactly (floats round-trip up to 15 significant digits)."""
+MAX_QUANTITY = Decimal("9999999.999")
+"""Upper bound for a quantity; ≤ 10 significant digits, exact as a float for the same reason."""
+
+# --- enumerations (atol-notes §1.3) -------------------------------------------------------
+
+TAX_TYPES = (
+    "none",
+    "vat0",
+    "vat5",
+    "vat7",
+    "vat10",
+    "vat20",
+    "vat22",
+    "vat105",
+    "vat107",
+    "vat110",
+    "vat120",
+    "vat122",
+)
+OBSOLETE_TAX_TYPES = {
+    "vat18": "VAT 18 % was replaced by 20 % on 2019-01-01",
+    "vat118": "VAT 18/118 was replaced by 20/120 on 2019-01-01",
+}
+TAXATION_TYPES = ("osn", "usnIncome", "usnIncomeOutcome", "esn", "patent")
+OBSOLETE_TAXATION_TYPES = {"envd": "UTII (envd) was abolished on 2021-01-01"}
+PAYMENT_TYPES = ("cash", "electronically", "prepaid", "credit", "other")
+PAYMENT_METHODS = (
+    "fullPrepayment",
+    "prepayment",
+    "advance",
+    "fullPayment",
+    "partialPayment",
+    "credit",
+    "creditPayment",
+)
+PAYMENT_OBJECTS = (
+    "commodity",
+    "excise",
+    "job",
+    "service",
+    "gamblingBet",
+    "gamblingPrize",
+    "lottery",
+    "lotteryPrize",
+    "intellectualActivity",
+    "payment",
+    "agentCommission",
+    "composite",
+    "another",
+    "proprietaryLaw",
+    "nonOperatingIncome",
+    "insuranceContributions",
+    "otherContributions",
+    "merchantTax",
+    "resortFee",
+    "deposit",
+    "consumption",
+    "soleProprietorCPIContributions",
+    "cpiContributions",
+    "soleProprietorCMIContributions",
+    "cmiContributions",
+    "csiContributions",
+    "casinoPayment",
+    "fundsIssuance",
+    "exciseWithoutMarking",
+    "exciseWithMarking",
+    "commodityWithoutMarking",
+    "commodityWithMarking",
+)
+MEASUREMENT_UNITS: dict[str, int] = {
+    "piece": 0,
+    "gram": 10,
+    "kilogram": 11,
+    "ton": 12,
+    "centimeter": 20,
+    "decimeter": 21,
+    "meter": 22,
+    "squareCentimeter": 30,
+    "squareDecimeter": 31,
+    "squareMeter": 32,
+    "milliliter": 40,
+    "liter": 41,
+    "cubicMeter": 42,
+    "kilowattHour": 50,
+    "gkal": 51,
+    "day": 70,
+    "hour": 71,
+    "minute": 72,
+    "second": 73,
+    "kilobyte": 80,
+    "megabyte": 81,
+    "gigabyte": 82,
+    "terabyte": 83,
+    "otherUnits": 255,
+}
+"""FFD 1.2 measure of quantity (tag 2108): JSON name → code."""
+CORRECTION_TYPES = ("self", "instruction")
+ALIGNMENTS = ("left", "center", "right")
+WRAP_MODES = ("none", "chars", "words")
+BARCODE_TYPES = (
+    "EAN8",
+    "EAN13",
+    "UPCA",
+    "UPCE",
+    "CODE39",
+    "CODE93",
+    "CODE128",
+    "CODABAR",
+    "ITF",
+    "ITF14",
+    "GS1_128",
+    "QR",
+    "PDF417",
+    "AZTEC",
+)
+"""Printable barcode symbologies. From the DTO10 LIBFPTR_BT_* list as remembered; only
+EAN8, EAN13, CODE128, GS1_128 and QR are confirmed in atol-notes §1.3."""
+
+
+class RuleError(ValueError):
+    """A single value broke a rule; ``str(err)`` is the message without the field path."""
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def json_kind(value: object) -> str:
+    """How a decoded-JSON value is called in messages ("a string", "null", ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "a value that is not JSON"
+
+
+SHOWN_MAX = 40
+"""Longest rendering of an offending value in a message; longer ones are cut with "…"."""
+
+
+def shown(value: object) -> str:
+    """An offending value as quoted in messages: strings in quotes (control and invisible
+    characters escaped), numbers plain, ``true``/``false``/``null`` as in JSON, objects and
+    lists by their kind; cut to :data:`SHOWN_MAX` characters with "…"."""
+    if isinstance(value, str):
+        return _quoted(value)
+    if value is None or isinstance(value, bool | list | tuple | dict):
+        return json_kind(value)
+    if isinstance(value, int) and value.bit_length() > 4 * SHOWN_MAX:
+        return "a number too long to show"  # str() of a huge int is slow, or refused
+    return shorten(str(value), SHOWN_MAX)
+
+
+def _quoted(text: str) -> str:
+    """``'text'`` escaped; when too long, cut with "…" and without the closing quote."""
+    if len(text) <= SHOWN_MAX:
+        escaped = shorten(text, 10 * SHOWN_MAX)  # never cut: an escape has ≤ 10 characters
+        if len(escaped) <= SHOWN_MAX - 2:
+            return f"'{escaped}'"
+        # shorten() cuts only text longer than its limit: stay below the escaped length
+        return "'" + shorten(text, min(SHOWN_MAX, len(escaped)) - 1)
+    return "'" + shorten(text, SHOWN_MAX - 1)
+
+
+def one_of(values: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(values)
+
+
+def check_choice(
+    value: object,
+    allowed: tuple[str, ...],
+    obsolete: dict[str, str] | None = None,
+) -> str:
+    """``value`` must be one of ``allowed``; an ``obsolete`` value gets its own reason."""
+    if not isinstance(value, str):
+        raise RuleError(f"expected one of {one_of(allowed)}, got {json_kind(value)}")
+    if value in allowed:
+        return value
+    if obsolete and value in obsolete:
+        raise RuleError(
+            f"{shown(value)} is obsolete ({obsolete[value]}); expected one of {one_of(allowed)}"
+        )
+    raise RuleError(f"{shown(value)} is not allowed; expected one of {one_of(allowed)}")
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+_DECIMAL_STRING = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def parse_decimal(value: object) -> Decimal:
+    """A JSON number or decimal string as an exact Decimal, never passing through binary
+    arithmetic: a float is converted via its shortest repr (``0.1`` → ``Decimal("0.1")``)."""
+    if isinstance(value, bool):
+        raise RuleError(f"expected a number, got {json_kind(value)}")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise RuleError(f"{shown(value)} is not a finite number; expected a number")
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        if not _DECIMAL_STRING.fullmatch(value):
+            raise RuleError(f"{shown(value)} is not a decimal number; expected digits like 12.34")
+        result = Decimal(value)
+    else:
+        raise RuleError(f"expected a number, got {json_kind(value)}")
+    if not result.is_finite():
+        raise RuleError(f"{shown(value)} is not a finite number; expected a number")
+    return result
+
+
+def decimal_places(value: Decimal) -> int:
+    """Significant decimal places: ``1.50`` has 1, ``1500.00`` has 0."""
+    sign_digits_exponent = value.as_tuple()
+    exponent = sign_digits_exponent.exponent
+    assert isinstance(exponent, int)  # finite values only (checked by parse_decimal)
+    if exponent >= 0 or value == 0:
+        return 0
+    digits = sign_digits_exponent.digits
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    # Not Decimal.normalize(): it rounds to the context precision (28 digits) first.
+    return max(0, -exponent - trailing_zeros)
+
+
+def _check_places(value: Decimal, places: int) -> None:
+    found = decimal_places(value)
+    if found > places:
+        raise RuleError(f"{shown(value)} has {found} decimal places; expected at most {places}")
+
+
+def parse_money(value: object) -> Decimal:
+    """A non-negative sum of money with at most 2 decimals, returned with exactly 2."""
+    amount = parse_decimal(value)
+    _check_places(amount, MONEY_PLACES)
+    if amount < 0:
+        raise RuleError(f"{shown(amount)} is negative; expected 0 or more")
+    if amount > MAX_MONEY:
+        raise RuleError(f"{shown(amount)} is too large; expected at most {MAX_MONEY}")
+    return amount.quantize(Decimal("0.01"))
+
+
+def parse_positive_money(value: object) -> Decimal:
+    """Money that must be above zero (``cashSum``)."""
+    amount = parse_money(value)
+    if amount == 0:
+        raise RuleError("0.00 is not positive; expected a sum greater than 0")
+    return amount
+
+
+def parse_quantity(value: object) -> Decimal:
+    """A quantity above zero with at most 3 decimals."""
+    quantity = parse_decimal(value)
+    _check_places(quantity, QUANTITY_PLACES)
+    if quantity <= 0:
+        raise RuleError(f"{shown(quantity)} is not positive; expected a quantity greater than 0")
+    if quantity > MAX_QUANTITY:
+        raise RuleError(f"{shown(quantity)} is too large; expected at most {MAX_QUANTITY}")
+    return quantity
+
+
+def parse_measurement_unit(value: object) -> str | int:
+    """FFD 1.2 unit name or code (tag 2108), or an FFD 1.05 free-text unit (tag 1197)."""
+    codes = sorted(MEASUREMENT_UNITS.values())
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value in codes:
+            return value
+        listed = one_of([str(c) for c in codes])
+        raise RuleError(f"{shown(value)} is not an FFD 1.2 unit code; expected one of {listed}")
+    if isinstance(value, str):
+        if not value.strip():
+            raise RuleError("is empty; expected a unit name such as piece or kilogram")
+        if len(value) > MAX_UNIT_LENGTH:
+            raise RuleError(
+                f"{shown(value)} is {len(value)} characters long; expected an FFD 1.2 unit name"
+                f" or code, or a free-text unit of at most {MAX_UNIT_LENGTH} characters"
+            )
+        return value
+    raise RuleError(f"expected a unit name or an integer unit code, got {json_kind(value)}")
+
+
+# --- identifiers and contact data -------------------------------------------------------------
+
+_INN_WEIGHTS_10 = (2, 4, 10, 3, 5, 9, 4, 6, 8)
+_INN_WEIGHTS_11 = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
+_INN_WEIGHTS_12 = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
+
+
+def _inn_digit(digits: list[int], weights: tuple[int, ...]) -> int:
+    return sum(d * w for d, w in zip(digits, weights, strict=False)) % 11 % 10
+
+
+def inn_checksum_ok(inn: str) -> bool:
+    """The FNS check-digit rule for a 10-digit (organisation) or 12-digit (person) INN."""
+    digits = [int(c) for c in inn]
+    if len(digits) == 10:
+        return _inn_digit(digits, _INN_WEIGHTS_10) == digits[9]
+    if len(digits) == 12:
+        return (
+            _inn_digit(digits, _INN_WEIGHTS_11) == digits[10]
+            and _inn_digit(digits, _INN_WEIGHTS_12) == digits[11]
+        )
+    return False
+
+
+def check_inn(value: object) -> str:
+    if not isinstance(value, str):
+        raise RuleError(f"expected the INN as a string of digits, got {json_kind(value)}")
+    if not (value.isascii() and value.isdigit() and len(value) in (10, 12)):
+        raise RuleError(
+            f"{shown(value)} is not an INN;"
+            " expected 10 digits (organisation) or 12 digits (individual)"
+        )
+    if not inn_checksum_ok(value):
+        raise RuleError(f"{shown(value)} is not a valid INN: its check digit is wrong")
+    return value
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+_PHONE = re.compile(r"\+7[0-9]{10}")
+
+
+def check_email_or_phone(value: object) -> str:
+    """Buyer contact (tag 1008): an e-mail address or a Russian phone as +7XXXXXXXXXX."""
+    if not isinstance(value, str):
+        raise RuleError(
+            f"expected an e-mail address or a phone as a string, got {json_kind(value)}"
+        )
+    if len(value) > MAX_CONTACT_LENGTH:
+        raise RuleError(
+            f"is {len(value)} characters long; expected at most {MAX_CONTACT_LENGTH} characters"
+        )
+    if _EMAIL.fullmatch(value) or _PHONE.fullmatch(value):
+        return value
+    raise RuleError(
+        f"{shown(value)} is neither an e-mail address nor a phone number; expected name@domain"
+        " or +7 followed by 10 digits"
+    )
+
+
+def check_date(value: object, fmt: str) -> str:
+    """A real calendar date in Atol's ``yyyy.mm.dd`` or ``dd.mm.yyyy`` notation."""
+    layouts = {
+        "yyyy.mm.dd": (r"([0-9]{4})\.([0-9]{2})\.([0-9]{2})", (0, 1, 2)),
+        "dd.mm.yyyy": (r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})", (2, 1, 0)),
+    }
+    pattern, order = layouts[fmt]
+    if not isinstance(value, str):
+        raise RuleError(f"expected a date as {fmt}, got {json_kind(value)}")
+    match = re.fullmatch(pattern, value)
+    if match is None:
+        raise RuleError(f"{shown(value)} is not a date; expected {fmt}")
+    parts = [int(p) for p in match.groups()]
+    try:
+        date(parts[order[0]], parts[order[1]], parts[order[2]])
+    except ValueError:
+        raise RuleError(f"{shown(value)} is not a real calendar date; expected {fmt}") from None
+    return value
+
+
+def check_text(value: object, max_length: int, *, allow_empty: bool = False) -> str:
+    """A string of at most ``max_length`` characters, non-blank unless ``allow_empty``."""
+    if not isinstance(value, str):
+        raise RuleError(f"expected a string, got {json_kind(value)}")
+    if not allow_empty and not value.strip():
+        raise RuleError("is empty; expected some text")
+    if len(value) > max_length:
+        raise RuleError(
+            f"is {len(value)} characters long; expected at most {max_length} characters"
+        )
+    return value

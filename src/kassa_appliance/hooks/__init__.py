@@ -1,2 +1,0 @@
-"""Logic of the snap hooks (``hooks/`` holds thin shell wrappers that run
-``python3 -m kassa_appliance.hooks <hook>``), kept here so it can be tested off a device."""

@@ -1,0 +1,247 @@
+"""The emulator process: one REST/OAuth HTTP server (plus, when available, the push server)
+over one :class:`~kassa_appliance.testbeds.bitrix24.state.PortalState`, with fault controls.
+
+Routes on the REST port:
+
+* ``/rest/<method>`` (OAuth, ``auth`` in query or body) and ``/rest/<user>/<code>/<method>``
+  (inbound webhook); JSON or form-encoded bodies.
+* ``/oauth/token/`` — the token endpoint (point ``bitrix.token-url`` here).
+* ``/_emulator/…`` — test controls (loopback only, no auth):
+  ``POST faults`` ``{"kind": "drop|drop_answer|rate_limit|error500|latency", "count": N|null,
+  "methods": [...], "seconds": s}`` or ``{"clear": true}``; ``POST expire-tokens``;
+  ``POST pairing`` ``{"user_id": 1}`` → fresh credentials; ``GET stats``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from kassa_appliance.bitrix.auth import OAuthCredentials
+from kassa_appliance.bitrix.phpquery import parse_query
+from kassa_appliance.testbeds.bitrix24.faults import Faults
+from kassa_appliance.testbeds.bitrix24.http import MAX_BODY_BYTES, HttpServer, Request, Response
+from kassa_appliance.testbeds.bitrix24.oauth import token_endpoint
+from kassa_appliance.testbeds.bitrix24.rest import PushBackend, RestApi
+from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID, PortalState
+
+log = logging.getLogger(__name__)
+
+_WEBHOOK_PATH = re.compile(r"^/rest/(\d+)/([^/]+)/([^/]+)$")
+_REST_PATH = re.compile(r"^/rest/([^/]+)$")
+SAVE_INTERVAL = 0.5
+
+
+class Emulator:
+    def __init__(
+        self,
+        *,
+        state: PortalState | None = None,
+        state_file: Path | None = None,
+        access_ttl: float | None = None,
+        push: PushBackend | None = None,
+        host: str = "127.0.0.1",
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        if state is None and state_file is not None and state_file.exists():
+            state = PortalState.load(state_file, access_ttl=access_ttl)
+        if state is None:
+            state = PortalState(access_ttl=access_ttl if access_ttl is not None else 3600.0)
+        self.state = state
+        self.state_file = state_file
+        self.host = host
+        self.faults = Faults()
+        self.api = RestApi(state, push)
+        self._http = HttpServer(self._handle, max_body_bytes=max_body_bytes)
+        self._saver: asyncio.Task[None] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """The portal base URL (``bitrix.portal``)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Request bodies over this get HTTP 413, like a web server in front of a portal."""
+        return self._http.max_body_bytes
+
+    @max_body_bytes.setter
+    def max_body_bytes(self, limit: int) -> None:
+        self._http.max_body_bytes = limit
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.url}/oauth/token/"
+
+    def set_push(self, push: PushBackend | None) -> None:
+        self.api.push = push
+
+    async def start(self, port: int = 0) -> None:
+        self.port = await self._http.start(self.host, port)
+        if self.state_file is not None:
+            self.state.save(self.state_file)
+            self._saver = asyncio.create_task(self._save_periodically())
+
+    async def stop(self) -> None:
+        await self._http.stop()
+        if self._saver is not None:
+            self._saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._saver
+            self._saver = None
+        if self.state_file is not None:
+            self.state.save(self.state_file)
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def credentials(self, user_id: int = ADMIN_USER_ID) -> dict[str, Any]:
+        """A fresh pairing for ``user_id``: what the daemon's ``bitrix.*`` settings need."""
+        return {
+            "portal": self.url,
+            "client_id": self.state.client_id,
+            "client_secret": self.state.client_secret,
+            "refresh_token": self.state.issue_refresh_token(user_id),
+            "token_url": self.token_url,
+            "user_id": user_id,
+        }
+
+    def webhook_url(self, user_id: int = ADMIN_USER_ID) -> str:
+        return f"{self.url}/rest/{user_id}/{self.state.issue_webhook(user_id)}/"
+
+    async def _save_periodically(self) -> None:
+        assert self.state_file is not None
+        while True:
+            await asyncio.sleep(SAVE_INTERVAL)
+            if self.state.dirty:
+                try:
+                    self.state.save(self.state_file)
+                except OSError:
+                    log.exception("could not save emulator state")
+
+    # -- HTTP dispatch -----------------------------------------------------------------
+
+    async def _handle(self, request: Request) -> Response | None:
+        path = request.path
+        if path.startswith("/_emulator/"):
+            return self._control(request)
+        try:
+            params = _request_params(request)
+        except ValueError as exc:
+            return Response.json(400, {"error": "INVALID_REQUEST", "error_description": str(exc)})
+        if path.rstrip("/") == "/oauth/token":
+            return await self._faulted("oauth/token", lambda: self._token(params))
+        webhook = _WEBHOOK_PATH.match(path)
+        if webhook:
+            user, code, method = webhook.groups()
+            return await self._faulted(
+                method.lower(), lambda: self._rest(method, params, (int(user), code))
+            )
+        plain = _REST_PATH.match(path)
+        if plain:
+            method = plain.group(1)
+            return await self._faulted(method.lower(), lambda: self._rest(method, params, None))
+        return Response.json(404, {"error": "NOT_FOUND", "error_description": f"no route {path}"})
+
+    async def _faulted(self, method: str, answer: Any) -> Response | None:
+        if self.faults.active:
+            decision = self.faults.decide(method.removesuffix(".json"))
+            if decision.latency:
+                await asyncio.sleep(decision.latency)
+            if decision.action == "drop":
+                return None
+            if decision.action == "drop_answer":  # the server acts, the answer is lost
+                await answer()
+                return None
+            if decision.action == "rate_limit":
+                return Response.json(
+                    503,
+                    {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"},
+                )
+            if decision.action == "error500":
+                return Response.json(
+                    500,
+                    {
+                        "error": "INTERNAL_SERVER_ERROR",
+                        "error_description": "Internal server error",
+                    },
+                )
+        response: Response = await answer()
+        return response
+
+    async def _token(self, params: dict[str, Any]) -> Response:
+        status, body = token_endpoint(self.state, params, self.url)
+        return Response.json(status, body)
+
+    async def _rest(
+        self, method: str, params: dict[str, Any], webhook: tuple[int, str] | None
+    ) -> Response:
+        status, body = await self.api.handle(method, params, webhook)
+        return Response.json(status, body)
+
+    def _control(self, request: Request) -> Response:
+        action = request.path.removeprefix("/_emulator/").strip("/")
+        try:
+            data = json.loads(request.body) if request.body else {}
+            if not isinstance(data, dict):
+                raise ValueError("control body must be a JSON object")
+            if action == "faults" and request.method == "POST":
+                if data.get("clear"):
+                    self.faults.clear()
+                else:
+                    self.faults.add_from_json(data)
+                return Response.json(200, {"ok": True})
+            if action == "expire-tokens" and request.method == "POST":
+                self.state.expire_access_tokens()
+                return Response.json(200, {"ok": True})
+            if action == "pairing" and request.method == "POST":
+                return Response.json(200, self.credentials(int(data.get("user_id", ADMIN_USER_ID))))
+            if action == "stats":
+                return Response.json(
+                    200,
+                    {
+                        "calls": self.api.calls,
+                        "published": len(self.api.published),
+                        "refreshes": self.state.refresh_count,
+                        "faults_fired": self.faults.fired,
+                        "items": {c: len(e.items) for c, e in self.state.entities.items()},
+                    },
+                )
+        except (ValueError, TypeError) as exc:
+            return Response.json(400, {"error": "BAD_CONTROL", "error_description": str(exc)})
+        return Response.json(404, {"error": "NOT_FOUND", "error_description": action})
+
+
+def _request_params(request: Request) -> dict[str, Any]:
+    params: dict[str, Any] = parse_query(request.query) if request.query else {}
+    if request.body:
+        content_type = request.headers.get("content-type", "")
+        if "json" in content_type:
+            body = json.loads(request.body)
+            if not isinstance(body, dict):
+                raise ValueError("JSON body must be an object")
+            params.update(body)
+        else:
+            params.update(parse_query(request.body.decode("utf-8")))
+    return params
+
+
+def oauth_credentials(pairing: dict[str, Any]) -> OAuthCredentials:
+    """The OAuth settings in a pairing from :meth:`Emulator.credentials` (or its JSON file)."""
+    return OAuthCredentials(
+        portal=pairing["portal"],
+        client_id=pairing["client_id"],
+        client_secret=pairing["client_secret"],
+        refresh_token=pairing["refresh_token"],
+        token_url=pairing["token_url"],
+    )
