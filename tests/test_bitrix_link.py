@@ -113,7 +113,7 @@ async def linked(tmp_path: Path) -> AsyncIterator[LinkedAppliance]:
     )
     appliance = LinkedAppliance(emulator, push, journal, engine, producer, tmp_path)
     try:
-        async with bitrix_link(config, tmp_path, engine) as link:
+        async with bitrix_link(config.bitrix, config.kassa.id, tmp_path, engine) as link:
             assert link is not None
             await wait_until(
                 lambda: JOB_ENTITY in emulator.state.entities and push.stats.connections > 0,

@@ -25,7 +25,7 @@ from kassa_appliance.appliance.config import Config, RegisterConfig
 from kassa_appliance.registers.factory import make_register
 
 config = Config(register=RegisterConfig(**json.loads(sys.argv[1])))
-register = make_register(config, Path(sys.argv[2]))
+register = make_register(config.register, Path(sys.argv[2]))
 register.open()
 operator = {"name": "Кассир", "vatin": "500100732259"}
 register.process({"type": "openShift", "operator": operator}, request_id="shift-1")

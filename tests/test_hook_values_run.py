@@ -60,11 +60,11 @@ def start_up_path(data_dir: Path) -> Config:
     config = load_config(data_dir, on_device=True)
     engine_settings(config)
     if config.register.driver is not None:
-        register = make_register(config, data_dir)
+        register = make_register(config.register, data_dir)
         register.close()
     httpx.Request("POST", httpx.URL(config.register.url).join("/api/v2/requests"))
     httpx.Request("POST", config.bitrix.token_url)
-    auth = make_auth(config, data_dir)
+    auth = make_auth(config.bitrix, data_dir)
     if auth is not None:
         httpx.Request("POST", auth.rest_url("kassa.job.list"))
     return config

@@ -65,7 +65,7 @@ async def test_a_refresh_answer_cut_off_after_rotation_is_recovered_from_the_spa
                 emulator.state.expire_access_tokens()
                 assert (await rest.result("profile"))["ID"] == "1"
         assert emulator.state.refresh_count == 4
-        status = pairing_status(config_for(pairing), tmp_path)
+        status = pairing_status(config_for(pairing).bitrix, tmp_path)
         assert status == {"bitrix_paired": True, "bitrix_spare_chain": "used"}
         secrets = (main, spare, stored["refresh_token"], stored["access_token"])
         assert not any(s in (tmp_path / "pairing.json").read_text() for s in secrets)
@@ -86,7 +86,7 @@ async def test_without_a_spare_a_lost_answer_unpairs_at_once_and_says_why(
                     await rest.result("profile")
             assert "bitrix.refresh-token=<new token>" in str(lost.value)
             assert seen[-1] is False
-            status = pairing_status(config_for(pairing), tmp_path)
+            status = pairing_status(config_for(pairing).bitrix, tmp_path)
             assert status["bitrix_paired"] is False
             assert "connection was cut" in status["bitrix_pairing_problem"]
             # A restart knows at once and does not hammer the token server.
@@ -100,7 +100,7 @@ async def test_without_a_spare_a_lost_answer_unpairs_at_once_and_says_why(
             repaired = emulator.credentials()
             async with oauth_client(emulator, tokens, pairing=repaired) as rest:
                 assert (await rest.result("profile"))["ID"] == "1"
-            assert pairing_status(config_for(repaired), tmp_path)["bitrix_paired"] is True
+            assert pairing_status(config_for(repaired).bitrix, tmp_path)["bitrix_paired"] is True
             assert seen[-1] is True
     finally:
         unsubscribe()
@@ -129,7 +129,7 @@ async def test_a_refresh_interrupted_by_a_crash_falls_back_to_the_spare_chain(
         async with oauth_client(emulator, tokens, pairing=pairing) as rest:
             assert (await rest.result("profile"))["ID"] == "1"
         assert read_json(tokens)["in_flight"] is None
-        assert pairing_status(config_for(pairing), tmp_path)["bitrix_paired"] is True
+        assert pairing_status(config_for(pairing).bitrix, tmp_path)["bitrix_paired"] is True
 
 
 async def test_the_spare_chain_is_renewed_on_its_own_before_it_expires(tmp_path: Path) -> None:

@@ -287,7 +287,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "data_dir": str(data_dir),
         "register_driver": config.register.driver,
         "kassa_id": config.kassa.id,
-        **pairing_status(config, data_dir),  # bitrix_paired (+ why not, from the daemon)
+        **pairing_status(config.bitrix, data_dir),  # bitrix_paired (+ why not, from the daemon)
     }
     with Journal(journal_path(data_dir)) as journal:
         status["jobs"] = {state.value: n for state, n in journal.counts_by_state().items()}

@@ -1,4 +1,8 @@
-"""URL and text rules behind the ``check_*`` functions of :mod:`kassa_appliance.appliance.config`.
+"""Rules and building blocks every part's settings share (URLs, text, optional values).
+
+Each part owns the pydantic model of its settings section (``registers.settings``,
+``bitrix.settings``) and :mod:`kassa_appliance.appliance.config` composes them; the rules
+they have in common live here so that none of them imports another.
 
 A URL the configure hook accepts must be one the daemon can open: ``urlsplit`` alone lets
 through ``http://127.0.0.1:abc`` (its ``.port`` raises later) and ``:99999`` (httpx builds a
@@ -16,9 +20,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Callable
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
 from kassa_appliance.inputs import shorten
 
@@ -123,3 +129,48 @@ def _check_port(port: str) -> None:
     if not port:
         raise ValueError("it has a ':' but no port number after it")
     raise ValueError(f"port {shown} is not a number from {PORT_MIN} to {PORT_MAX}")
+
+
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+class SettingsSection(BaseModel):
+    """A section of ``config.json``: unknown keys refused, values frozen once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def checked_url(
+    value: str, schemes: tuple[str, ...], wrong_scheme: str, example: str
+) -> SplitResult:
+    """:func:`parse_url`, with its problem turned into this key's reason."""
+    try:
+        return parse_url(value, schemes)
+    except ValueError as error:
+        if str(error) == "scheme":
+            raise ValueError(f"{wrong_scheme}; {example}") from None
+        raise ValueError(f"is not a valid URL: {error}; {example}") from None
+
+
+def check_http_url(value: str) -> str:
+    """An ``http://`` or ``https://`` URL with a host (the Atol Web Requests server)."""
+    checked_url(
+        value, ("http", "https"), "is not an http(s) URL", "expected e.g. http://127.0.0.1:16732"
+    )
+    return value
+
+
+def optional(check: Callable[[str], str]) -> Callable[[str | None], str | None]:
+    def run(value: str | None) -> str | None:
+        return None if value is None else check(value)
+
+    return run

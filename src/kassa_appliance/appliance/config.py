@@ -19,22 +19,32 @@ documents (the post-refresh hook rewrites the file; :func:`load_config` migrates
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
-import tempfile
 import warnings
-from collections.abc import Callable, Iterable
-from decimal import Decimal
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from kassa_appliance.appliance.config_checks import first_control_character, parse_url
 from kassa_appliance.appliance.config_errors import describe_validation_error
+from kassa_appliance.bitrix.settings import (
+    BitrixConfig,
+    check_portal_url,
+    check_user_ids,
+    check_webhook_url,
+)
+from kassa_appliance.files import write_private_file
 from kassa_appliance.inputs import shorten
+from kassa_appliance.registers.settings import RegisterConfig, check_lib_path, check_usb_path
+from kassa_appliance.setting_checks import (
+    SettingsSection,
+    check_http_url,
+    first_control_character,
+    optional,
+)
 
 CONFIG_FILE_NAME = "config.json"
 DATA_DIR_ENV = "KASSA_DATA_DIR"
@@ -45,81 +55,25 @@ OPERATOR_NAME_MAX = 64
 """FFD tag 1021 (cashier) holds at most 64 characters."""
 
 _KASSA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-_USB_PORT_PATH = re.compile(r"[0-9]+-[0-9]+(?:\.[0-9]+)*")
-_WEBHOOK_PATH = re.compile(r"/rest/[0-9]+/[A-Za-z0-9_]+/?")
-_LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 class ConfigSchemaError(ValueError):
     """config.json is not a document this version can read (wrong shape or newer schema)."""
 
 
-# -- value rules shared by the model and the configure hook ---------------------------------
+__all__ = [  # the sections other parts own, composed here, and their rules
+    "BitrixConfig",
+    "RegisterConfig",
+    "check_http_url",
+    "check_lib_path",
+    "check_portal_url",
+    "check_usb_path",
+    "check_user_ids",
+    "check_webhook_url",
+    "write_private_file",
+]
 
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _checked_url(value: str, schemes: tuple[str, ...], wrong_scheme: str, example: str) -> Any:
-    """:func:`parse_url`, with its problem turned into this key's reason."""
-    try:
-        return parse_url(value, schemes)
-    except ValueError as error:
-        if str(error) == "scheme":
-            raise ValueError(f"{wrong_scheme}; {example}") from None
-        raise ValueError(f"is not a valid URL: {error}; {example}") from None
-
-
-def check_portal_url(value: str, *, allow_loopback_http: bool = True) -> str:
-    """A portal base URL: ``https://host[:port]``, normalised without a trailing slash.
-
-    ``allow_loopback_http`` admits ``http://127.0.0.1:…`` for the loopback emulator used
-    by tests and the demo; the configure hook passes False (devices talk https only).
-    """
-    example = "expected e.g. https://example.bitrix24.ru"
-    parts = _checked_url(value, ("http", "https"), "is not an https URL", example)
-    plain_ok = allow_loopback_http and parts.scheme == "http" and _is_loopback(parts.hostname or "")
-    if parts.scheme != "https" and not plain_ok:
-        raise ValueError(f"is not an https URL; {example}")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
-        raise ValueError(f"is not a portal address; {example} (no path)")
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def check_webhook_url(value: str, *, allow_loopback_http: bool = True) -> str:
-    """An inbound webhook ``https://portal/rest/<user id>/<code>/``.
-
-    The reasons never quote the value: it is a secret.
-    """
-    problem = "is not an inbound webhook URL; expected https://<portal>/rest/<user id>/<code>/"
-    try:
-        parts = parse_url(value, ("http", "https"))
-    except ValueError:
-        raise ValueError(problem) from None
-    plain_ok = allow_loopback_http and parts.scheme == "http" and _is_loopback(parts.hostname or "")
-    if (
-        (parts.scheme != "https" and not plain_ok)
-        or "@" in parts.netloc
-        or not _WEBHOOK_PATH.fullmatch(parts.path)
-        or parts.query
-        or parts.fragment
-    ):
-        raise ValueError(problem)
-    return value
-
-
-def check_http_url(value: str) -> str:
-    """An ``http://`` or ``https://`` URL with a host (the Atol Web Requests server)."""
-    _checked_url(
-        value, ("http", "https"), "is not an http(s) URL", "expected e.g. http://127.0.0.1:16732"
-    )
-    return value
+# -- value rules of the sections the appliance itself owns -----------------------------------
 
 
 def check_kassa_id(value: str) -> str:
@@ -127,29 +81,6 @@ def check_kassa_id(value: str) -> str:
         raise ValueError(
             "is not allowed; expected 1-64 letters, digits, dashes or underscores "
             "starting with a letter or digit"
-        )
-    return value
-
-
-_SERIAL_PORT = re.compile(r"/dev/tty[A-Za-z0-9]{1,16}")
-
-
-def check_usb_path(value: str) -> str:
-    """``auto`` (the first Atol found), a USB port path (udev DEVPATH basename) ``1-1.3``,
-    or a serial port ``/dev/ttyACM0`` for registers reached as a COM port."""
-    if value != "auto" and not (_USB_PORT_PATH.fullmatch(value) or _SERIAL_PORT.fullmatch(value)):
-        raise ValueError(
-            "is not allowed; expected auto, a USB port path such as 1-1.3 "
-            "or a serial port such as /dev/ttyACM0"
-        )
-    return value
-
-
-def check_lib_path(value: str) -> str:
-    path = PurePosixPath(value)
-    if not path.is_absolute() or ".." in path.parts or first_control_character(value):
-        raise ValueError(
-            "is not an absolute path; expected e.g. /var/snap/kassa-appliance/common/libfptr10.so"
         )
     return value
 
@@ -187,88 +118,32 @@ def check_operator_name(value: str) -> str:
     return value
 
 
-def check_user_ids(values: Iterable[int]) -> tuple[int, ...]:
-    ids = tuple(values)
-    if any(isinstance(user, bool) or user <= 0 for user in ids):
-        raise ValueError("is not allowed; expected positive Bitrix24 user ids")
-    return tuple(dict.fromkeys(ids))
-
-
-def _optional(check: Callable[[str], str]) -> Callable[[str | None], str | None]:
-    def run(value: str | None) -> str | None:
-        return None if value is None else check(value)
-
-    return run
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BitrixConfig(_Section):
-    portal: str | None = None
-    """Portal base URL, e.g. https://example.bitrix24.ru"""
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    refresh_token: SecretStr | None = None
-    webhook: SecretStr | None = None
-    token_url: str = "https://oauth.bitrix.info/oauth/token/"
-    allowed_users: tuple[int, ...] = ()
-
-    _portal = field_validator("portal")(_optional(check_portal_url))
-    _token_url = field_validator("token_url")(check_http_url)
-    _users = field_validator("allowed_users")(check_user_ids)
-
-    @field_validator("webhook")
-    @classmethod
-    def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            check_webhook_url(value.get_secret_value())
-        return value
-
-
-class KassaConfig(_Section):
+class KassaConfig(SettingsSection):
     id: str = "kassa-1"
 
     _id = field_validator("id")(check_kassa_id)
 
 
-class RegisterConfig(_Section):
-    driver: Literal["simulator", "fptr10", "webrequests"] | None = "simulator"
-    """None means "not chosen yet": on a device the simulator is never the silent default."""
-    usb_path: str = "auto"
-    lib_path: str | None = None
-    url: str = "http://127.0.0.1:16732"
-    print_delay: Decimal = Decimal("0")
-    """Simulator only: seconds spent printing each document."""
-    task_timeout: float = 60.0
-    """Seconds a single driver call may take before it is treated as a lost connection."""
-
-    _usb_path = field_validator("usb_path")(check_usb_path)
-    _lib_path = field_validator("lib_path")(_optional(check_lib_path))
-    _url = field_validator("url")(check_http_url)
-
-
-class OperatorConfig(_Section):
+class OperatorConfig(SettingsSection):
     name: str | None = None
     vatin: str | None = None
 
-    _name = field_validator("name")(_optional(check_operator_name))
-    _vatin = field_validator("vatin")(_optional(check_vatin))
+    _name = field_validator("name")(optional(check_operator_name))
+    _vatin = field_validator("vatin")(optional(check_vatin))
 
 
-class CompanyConfig(_Section):
+class CompanyConfig(SettingsSection):
     taxation: Literal["osn", "usnIncome", "usnIncomeOutcome", "esn", "patent"] | None = None
 
 
-class ShiftConfig(_Section):
+class ShiftConfig(SettingsSection):
     auto_open: bool = True
     auto_close: bool = True
     """On an expired (> 24 h) shift: close it and open a new one (True), or block the
     queue with a clear status until someone closes the shift (False)."""
 
 
-class LogConfig(_Section):
+class LogConfig(SettingsSection):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -277,7 +152,7 @@ class LogConfig(_Section):
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
 
-    class Config(_Section):
+    class Config(SettingsSection):
         model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
         schema_version: int = Field(default=CONFIG_SCHEMA_VERSION, alias="schema")
@@ -374,27 +249,6 @@ def config_to_json(config: Config) -> str:
 
     data = reveal(config.model_dump(mode="python", by_alias=True))
     return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n"
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Write atomically (temp file, fsync, rename, fsync dir) with mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def save_config(data_dir: Path, config: Config) -> None:

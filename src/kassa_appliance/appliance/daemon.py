@@ -286,7 +286,7 @@ async def running_engine(
 ) -> AsyncIterator[Engine]:
     """An engine working the journal in the background for the duration of the block."""
     journal = Journal(journal_path(data_dir))
-    register = make_register(config, data_dir)
+    register = make_register(config.register, data_dir)
     engine = Engine(journal, register, settings or engine_settings(config))
     task = asyncio.create_task(engine.run(), name="engine")
     if supervisor is not None:  # a crashed engine task stops the watchdog pings
@@ -307,7 +307,7 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
         loop.add_signal_handler(signum, stop.set)
     service = ServiceIntegration.from_env()
     try:
-        require_driver(config)
+        require_driver(config.register)
     except RegisterNotConfigured as error:
         return await _run_unconfigured(service, str(error), stop)
     # The watchdog keeps pinging until the engine has finished the job in flight.
@@ -324,7 +324,11 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
                 async with (
                     device_runtime(engine, config, service),  # sends READY=1
                     bitrix_link(
-                        config, data_dir, engine, on_health_change=status_file.refresh
+                        config.bitrix,
+                        config.kassa.id,
+                        data_dir,
+                        engine,
+                        on_health_change=status_file.refresh,
                     ) as link,
                 ):
                     if link is not None:

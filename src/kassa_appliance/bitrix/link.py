@@ -1,6 +1,6 @@
 """The whole Bitrix24 link for the daemon in one context manager::
 
-    async with bitrix_link(config, data_dir, engine):
+    async with bitrix_link(config.bitrix, config.kassa.id, data_dir, engine):
         ...  # jobs flow in (doorbell + reconciliation), results flow back
 
 It builds the REST client (OAuth with ``<data_dir>/tokens.json``, or an inbound webhook
@@ -19,7 +19,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from kassa_appliance.appliance.config import Config
 from kassa_appliance.bitrix.auth import (
     TOKEN_FILE_NAME,
     Auth,
@@ -33,6 +32,7 @@ from kassa_appliance.bitrix.jobs import EngineAdapter, EnginePort, JobLink
 from kassa_appliance.bitrix.pairing import debug_pause_before_token_save
 from kassa_appliance.bitrix.pull import PullClient, PullMessage, doorbell
 from kassa_appliance.bitrix.rest import RestClient
+from kassa_appliance.bitrix.settings import BitrixConfig
 from kassa_appliance.bitrix.supervisor import LinkHealth, supervised
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,8 @@ log = logging.getLogger(__name__)
 FINAL_REPORT_SECONDS = 5.0
 
 
-def make_auth(config: Config, data_dir: Path) -> Auth | None:
+def make_auth(bitrix: BitrixConfig, data_dir: Path) -> Auth | None:
     """OAuth when client id/secret are set, else a webhook, else None (no link)."""
-    bitrix = config.bitrix
     if bitrix.portal and bitrix.client_id and bitrix.client_secret:
         credentials = OAuthCredentials(
             portal=bitrix.portal,
@@ -75,7 +74,8 @@ def engine_status_dict(engine: Any) -> Callable[[], dict[str, Any]]:
 
 @contextlib.asynccontextmanager
 async def bitrix_link(
-    config: Config,
+    settings: BitrixConfig,
+    kassa_id: str,
     data_dir: Path,
     engine: EnginePort,
     *,
@@ -83,7 +83,7 @@ async def bitrix_link(
 ) -> AsyncIterator[JobLink | None]:
     """``on_health_change`` is called when the link's health (``link.health``) has news,
     e.g. so the daemon rewrites its status file."""
-    auth = make_auth(config, data_dir)
+    auth = make_auth(settings, data_dir)
     if auth is None:
         log.info("no Bitrix24 link configured")
         yield None
@@ -93,8 +93,8 @@ async def bitrix_link(
     link = JobLink(
         rest,
         EngineAdapter(engine),
-        kassa_id=config.kassa.id,
-        allowed_users=frozenset(config.bitrix.allowed_users),
+        kassa_id=kassa_id,
+        allowed_users=frozenset(settings.allowed_users),
         device_status=engine_status_dict(engine),
         health=health,
     )

@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from kassa_appliance.appliance.config import Config, write_private_file
+from kassa_appliance.bitrix.settings import BitrixConfig
 from kassa_appliance.bitrix.token_store import TOKEN_FILE_NAME, pairing_fingerprint
+from kassa_appliance.files import write_private_file
 
 log = logging.getLogger(__name__)
 
@@ -105,22 +106,20 @@ def split_pairing_value(value: str) -> tuple[str, str | None]:
     return main.strip(), (spare.strip() or None)
 
 
-def configured_fingerprint(config: Config) -> str | None:
-    bitrix = config.bitrix
+def configured_fingerprint(bitrix: BitrixConfig) -> str | None:
     if bitrix.refresh_token is None or not bitrix.client_id:
         return None
     return pairing_fingerprint(bitrix.client_id, bitrix.refresh_token.get_secret_value())
 
 
-def pairing_status(config: Config, data_dir: Path) -> dict[str, Any]:
+def pairing_status(bitrix: BitrixConfig, data_dir: Path) -> dict[str, Any]:
     """What ``kassa-appliance status`` shows about Bitrix24: ``bitrix_paired`` and, when
     known, the reason it is not and the state of the spare token chain."""
-    bitrix = config.bitrix
     oauth = bool(bitrix.portal and bitrix.client_id and bitrix.client_secret)
     if not oauth:
         paired = bool(bitrix.webhook) or bool(bitrix.portal and bitrix.refresh_token)
         return {"bitrix_paired": paired}
-    configured = configured_fingerprint(config)
+    configured = configured_fingerprint(bitrix)
     if configured is None and not (data_dir / TOKEN_FILE_NAME).exists():
         return {
             "bitrix_paired": False,

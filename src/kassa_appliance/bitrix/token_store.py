@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from kassa_appliance.appliance.config import write_private_file
+from kassa_appliance.files import write_private_file
 
 TOKEN_FILE_NAME = "tokens.json"
 _TOKEN_FILE_FORMAT = 2

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from kassa_appliance.appliance.config import Config
 from kassa_appliance.registers.base import Register
+from kassa_appliance.registers.settings import RegisterConfig
 
 
 class RegisterNotConfigured(Exception):
@@ -41,9 +41,9 @@ def simulator_tape() -> Callable[[str], None] | None:
     return None
 
 
-def require_driver(config: Config) -> str:
+def require_driver(settings: RegisterConfig) -> str:
     """The configured driver name; RegisterNotConfigured when there is none."""
-    driver = config.register.driver
+    driver = settings.driver
     if driver is None:
         raise RegisterNotConfigured(
             "register.driver is not set; choose one of simulator, fptr10, webrequests "
@@ -52,20 +52,20 @@ def require_driver(config: Config) -> str:
     return driver
 
 
-def make_register(config: Config, data_dir: Path) -> Register:
-    driver = require_driver(config)
+def make_register(settings: RegisterConfig, data_dir: Path) -> Register:
+    driver = require_driver(settings)
     if driver == "simulator":
         from kassa_appliance.registers.simulator import SimulatorRegister
 
         return SimulatorRegister(
             simulator_state_dir(data_dir),
-            print_delay=float(config.register.print_delay),
+            print_delay=float(settings.print_delay),
             tape=simulator_tape(),
         )
     if driver == "fptr10":
         from kassa_appliance.registers.fptr10 import Fptr10Register
 
-        return Fptr10Register.from_config(config.register)
+        return Fptr10Register.from_config(settings)
     from kassa_appliance.registers.webrequests import WebRequestsRegister
 
-    return WebRequestsRegister.from_config(config.register)
+    return WebRequestsRegister.from_config(settings)

@@ -61,7 +61,7 @@ from .fptr10_binding import (
 )
 
 if TYPE_CHECKING:
-    from kassa_appliance.appliance.config import RegisterConfig
+    from kassa_appliance.registers.settings import RegisterConfig
 
 __all__ = ["DRIVER_BAD_RESULT", "DriverLibraryError", "Fptr10Register", "driver_settings"]
 

@@ -44,7 +44,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from kassa_appliance.appliance.config import RegisterConfig
+    from kassa_appliance.registers.settings import RegisterConfig
 
 __all__ = ["INTERRUPTED", "REQUEST_CANCELED", "WebRequestsRegister", "attempt_uuid"]
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 
-from kassa_appliance.appliance.config import write_private_file
 from kassa_appliance.bitrix.auth import OAuthAuth, OAuthCredentials, TokenFile
 from kassa_appliance.bitrix.errors import BitrixError
 from kassa_appliance.bitrix.jobs import publish_job
 from kassa_appliance.bitrix.rest import RestClient
+from kassa_appliance.files import write_private_file
 from kassa_appliance.testbeds.bitrix24.app import Emulator
 from kassa_appliance.testbeds.bitrix24.state import CASHIER_USER_ID
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kassa_appliance.appliance.config import write_private_file
+from kassa_appliance.files import write_private_file
 
 Clock = Callable[[], float]
 

@@ -1,0 +1,91 @@
+"""The ``bitrix`` section of the configuration: which portal, and how the appliance signs in.
+
+OAuth (client id, secret and the refresh token from pairing) for the full link with
+Push&Pull, or an inbound webhook for REST only; ``allowed_users`` limits who may create jobs.
+The rules here run on every load of ``config.json`` and on every ``snap set``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pydantic import SecretStr, field_validator
+
+from kassa_appliance.setting_checks import (
+    SettingsSection,
+    check_http_url,
+    checked_url,
+    is_loopback,
+    optional,
+    parse_url,
+)
+
+_WEBHOOK_PATH = re.compile(r"/rest/[0-9]+/[A-Za-z0-9_]+/?")
+
+
+def check_portal_url(value: str, *, allow_loopback_http: bool = True) -> str:
+    """A portal base URL: ``https://host[:port]``, normalised without a trailing slash.
+
+    ``allow_loopback_http`` admits ``http://127.0.0.1:…`` for the loopback emulator used
+    by tests and the demo; the configure hook passes False (devices talk https only).
+    """
+    example = "expected e.g. https://example.bitrix24.ru"
+    parts = checked_url(value, ("http", "https"), "is not an https URL", example)
+    plain_ok = allow_loopback_http and parts.scheme == "http" and is_loopback(parts.hostname or "")
+    if parts.scheme != "https" and not plain_ok:
+        raise ValueError(f"is not an https URL; {example}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(f"is not a portal address; {example} (no path)")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def check_webhook_url(value: str, *, allow_loopback_http: bool = True) -> str:
+    """An inbound webhook ``https://portal/rest/<user id>/<code>/``.
+
+    The reasons never quote the value: it is a secret.
+    """
+    problem = "is not an inbound webhook URL; expected https://<portal>/rest/<user id>/<code>/"
+    try:
+        parts = parse_url(value, ("http", "https"))
+    except ValueError:
+        raise ValueError(problem) from None
+    plain_ok = allow_loopback_http and parts.scheme == "http" and is_loopback(parts.hostname or "")
+    if (
+        (parts.scheme != "https" and not plain_ok)
+        or "@" in parts.netloc
+        or not _WEBHOOK_PATH.fullmatch(parts.path)
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(problem)
+    return value
+
+
+def check_user_ids(values: Iterable[int]) -> tuple[int, ...]:
+    ids = tuple(values)
+    if any(isinstance(user, bool) or user <= 0 for user in ids):
+        raise ValueError("is not allowed; expected positive Bitrix24 user ids")
+    return tuple(dict.fromkeys(ids))
+
+
+class BitrixConfig(SettingsSection):
+    portal: str | None = None
+    """Portal base URL, e.g. https://example.bitrix24.ru"""
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    webhook: SecretStr | None = None
+    token_url: str = "https://oauth.bitrix.info/oauth/token/"
+    allowed_users: tuple[int, ...] = ()
+
+    _portal = field_validator("portal")(optional(check_portal_url))
+    _token_url = field_validator("token_url")(check_http_url)
+    _users = field_validator("allowed_users")(check_user_ids)
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_webhook_url(value.get_secret_value())
+        return value
