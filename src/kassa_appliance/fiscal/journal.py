@@ -22,65 +22,56 @@ States::
 
 Only a ``received`` job can be cancelled (:meth:`Journal.cancel`): it becomes ``failed``
 with code ``cancelled``; once ``fiscalizing`` the task may be with the register.
+
+This module owns :class:`Journal`'s connection (one per thread), its transactions and every
+write (submitting, transitions, cancelling, reporting) plus the journal's errors. The
+states, rows and schema live in :mod:`~kassa_appliance.fiscal.journal_schema`, the reading
+queries in :mod:`~kassa_appliance.fiscal.journal_queries`; their public names are
+re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from kassa_appliance.fiscal.journal_queries import JournalQueries
+from kassa_appliance.fiscal.journal_schema import (
+    COLUMNS,
+    MIGRATIONS,
+    PENDING_SQL,
+    PREDECESSORS,
+    SCHEMA_VERSION,
+    Job,
+    JobState,
+    JsonDict,
+    Transition,
+    UnreadableTask,
+    dumps,
+    row_to_job,
+)
 from kassa_appliance.inputs import shorten
 
-JsonDict = dict[str, Any]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "CANCELLED_CODE",
+    "MAX_CANCELLED_BY_LENGTH",
+    "SCHEMA_VERSION",
+    "Job",
+    "JobNotCancellable",
+    "JobState",
+    "Journal",
+    "JournalError",
+    "JsonDict",
+    "Transition",
+    "UnreadableTask",
+]
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
-
-
-class JobState(StrEnum):
-    RECEIVED = "received"
-    FISCALIZING = "fiscalizing"
-    FISCALIZED = "fiscalized"
-    REPORTED = "reported"
-    FAILED = "failed"
-    BLOCKED = "blocked"
-
-    @property
-    def is_final(self) -> bool:
-        return self in _FINAL_STATES
-
-
-_FINAL_STATES = frozenset({JobState.FISCALIZED, JobState.REPORTED, JobState.FAILED})
-_PENDING_STATES = (JobState.RECEIVED, JobState.FISCALIZING, JobState.BLOCKED)
-# Spelled out, not bound: SQLite uses the partial index jobs_pending only when a query
-# repeats its WHERE clause literally.
-_PENDING_SQL = "state IN ({})".format(", ".join(f"'{state.value}'" for state in _PENDING_STATES))
-
-_ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.RECEIVED: frozenset({JobState.FISCALIZING, JobState.FAILED}),
-    JobState.FISCALIZING: frozenset(
-        {JobState.FISCALIZING, JobState.FISCALIZED, JobState.FAILED, JobState.BLOCKED}
-    ),
-    JobState.BLOCKED: frozenset({JobState.FISCALIZING, JobState.FISCALIZED, JobState.FAILED}),
-    JobState.FISCALIZED: frozenset({JobState.REPORTED}),
-    JobState.FAILED: frozenset(),
-    JobState.REPORTED: frozenset(),
-}
-
-
-_PREDECESSORS: dict[JobState, tuple[str, ...]] = {
-    target: tuple(
-        source.value for source, targets in _ALLOWED_TRANSITIONS.items() if target in targets
-    )
-    for target in JobState
-}
 
 
 class JournalError(Exception):
@@ -95,94 +86,6 @@ class JobNotCancellable(JournalError):
 CANCELLED_CODE = "cancelled"
 MAX_CANCELLED_BY_LENGTH = 200
 """Characters of who cancelled a job kept in its message."""
-
-
-class UnreadableTask(str):
-    """A stored task whose JSON cannot be decoded again (the engine fails the job).
-
-    Decoding can fail where encoding did not: e.g. a task nested close to Python's
-    recursion limit, stored from a shallow stack and read from a deep one. Keeping the
-    text lets the row be read, so one such job cannot stop the queue.
-    """
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    seq: int
-    id: str
-    task: Any
-    """The task exactly as received (normally a dict; anything for a malformed command)."""
-    state: JobState
-    source: str
-    reply: JsonDict | None
-    created_by: int | None
-    needs_report: bool
-    fd_before: int | None
-    result: JsonDict | None
-    qr: str | None
-    error_code: str | None
-    error_message: str | None
-    wait_reason: str | None
-    attempts: int
-    created_at: float
-    updated_at: float
-    reported_at: float | None
-
-    @property
-    def task_type(self) -> str | None:
-        if isinstance(self.task, dict):
-            value = self.task.get("type")
-            return value if isinstance(value, str) else None
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """One state change, for :meth:`Journal.apply`. ``None`` fields keep their value."""
-
-    job_id: str
-    state: JobState
-    fd_before: int | None = None
-    result: JsonDict | None = None
-    qr: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    wait_reason: str | None = None
-    count_attempt: bool = False
-
-
-_COLUMNS = (
-    "seq, id, task, state, source, reply, created_by, needs_report, fd_before, result, qr,"
-    " error_code, error_message, wait_reason, attempts, created_at, updated_at, reported_at"
-)
-
-_MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE jobs (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        task TEXT NOT NULL,
-        state TEXT NOT NULL,
-        source TEXT NOT NULL,
-        reply TEXT,
-        created_by INTEGER,
-        needs_report INTEGER NOT NULL DEFAULT 0,
-        fd_before INTEGER,
-        result TEXT,
-        qr TEXT,
-        error_code TEXT,
-        error_message TEXT,
-        wait_reason TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        reported_at REAL
-    );
-    CREATE INDEX jobs_pending ON jobs(seq)
-        WHERE state IN ('received', 'fiscalizing', 'blocked');
-    CREATE INDEX jobs_unreported ON jobs(seq) WHERE needs_report=1 AND reported_at IS NULL;
-    """,
-)
 
 
 def _why_not_cancellable(job: Job) -> str:
@@ -201,66 +104,12 @@ def _why_not_cancellable(job: Job) -> str:
     )
 
 
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+class Journal(JournalQueries):
+    """One connection to the journal file. Not thread-safe: one Journal per thread.
 
-
-def _loads_task(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError, MemoryError):
-        return UnreadableTask(text)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _row_to_job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
-    (
-        seq,
-        job_id,
-        task,
-        state,
-        source,
-        reply,
-        created_by,
-        needs_report,
-        fd_before,
-        result,
-        qr,
-        error_code,
-        error_message,
-        wait_reason,
-        attempts,
-        created_at,
-        updated_at,
-        reported_at,
-    ) = tuple(row)
-    return Job(
-        seq=seq,
-        id=job_id,
-        task=_loads_task(task),
-        state=JobState(state),
-        source=source,
-        reply=_loads(reply),
-        created_by=created_by,
-        needs_report=bool(needs_report),
-        fd_before=fd_before,
-        result=_loads(result),
-        qr=qr,
-        error_code=error_code,
-        error_message=error_message,
-        wait_reason=wait_reason,
-        attempts=attempts,
-        created_at=created_at,
-        updated_at=updated_at,
-        reported_at=reported_at,
-    )
-
-
-class Journal:
-    """One connection to the journal file. Not thread-safe: one Journal per thread."""
+    The reading methods (:meth:`get`, :meth:`next_pending`, :meth:`unreported`, …) come
+    from :class:`~kassa_appliance.fiscal.journal_queries.JournalQueries`.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -291,7 +140,7 @@ class Journal:
                     f"understands ({SCHEMA_VERSION}); refusing to touch it"
                 )
             for number in range(version, SCHEMA_VERSION):
-                for statement in _MIGRATIONS[number].split(";"):
+                for statement in MIGRATIONS[number].split(";"):
                     if statement.strip():
                         self._db.execute(statement)
             if version != SCHEMA_VERSION:
@@ -342,7 +191,7 @@ class Journal:
     ) -> list[str]:
         """Store several jobs in one transaction; returns the ids that were new."""
         now = time.time()
-        reply_text = None if reply is None else _dumps(reply)
+        reply_text = None if reply is None else dumps(reply)
         created: list[str] = []
         with self._transaction():
             for job_id, task in jobs:
@@ -353,7 +202,7 @@ class Journal:
                     " needs_report, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
                     (
                         job_id,
-                        _dumps(task),
+                        dumps(task),
                         JobState.RECEIVED.value,
                         source,
                         reply_text,
@@ -392,10 +241,10 @@ class Journal:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job_id,
-                    _dumps(task),
+                    dumps(task),
                     JobState.FAILED.value,
                     source,
-                    None if reply is None else _dumps(reply),
+                    None if reply is None else dumps(reply),
                     created_by,
                     int(needs_report),
                     error_code,
@@ -425,7 +274,7 @@ class Journal:
         updated: list[Job] = []
         with self._transaction():
             for change in transitions:
-                predecessors = _PREDECESSORS[change.state]
+                predecessors = PREDECESSORS[change.state]
                 cursor = self._db.execute(
                     "UPDATE jobs SET state=?, fd_before=COALESCE(?, fd_before),"
                     " result=COALESCE(?, result), qr=COALESCE(?, qr),"
@@ -433,11 +282,11 @@ class Journal:
                     " error_message=COALESCE(?, error_message), wait_reason=?,"
                     " attempts=attempts+?, updated_at=?"
                     f" WHERE id=? AND state IN ({','.join('?' * len(predecessors))})"
-                    + (f" RETURNING {_COLUMNS}" if returning else ""),
+                    + (f" RETURNING {COLUMNS}" if returning else ""),
                     (
                         change.state.value,
                         change.fd_before,
-                        None if change.result is None else _dumps(change.result),
+                        None if change.result is None else dumps(change.result),
                         change.qr,
                         change.error_code,
                         change.error_message,
@@ -452,7 +301,7 @@ class Journal:
                     row = cursor.fetchone()
                     if row is None:
                         raise self._refusal(change)
-                    updated.append(_row_to_job(row))
+                    updated.append(row_to_job(row))
                 elif cursor.rowcount != 1:
                     raise self._refusal(change)
         return updated
@@ -475,7 +324,7 @@ class Journal:
         """
         with self._transaction():
             self._db.execute(
-                f"UPDATE jobs SET wait_reason=?, updated_at=? WHERE id=? AND {_PENDING_SQL}",
+                f"UPDATE jobs SET wait_reason=?, updated_at=? WHERE id=? AND {PENDING_SQL}",
                 (reason, time.time(), job_id),
             )
 
@@ -493,7 +342,7 @@ class Journal:
         with self._transaction():
             row = self._db.execute(
                 "UPDATE jobs SET state=?, error_code=?, error_message=?, wait_reason=NULL,"
-                f" updated_at=? WHERE id=? AND state=? RETURNING {_COLUMNS}",
+                f" updated_at=? WHERE id=? AND state=? RETURNING {COLUMNS}",
                 (
                     JobState.FAILED.value,
                     CANCELLED_CODE,
@@ -505,7 +354,7 @@ class Journal:
             ).fetchone()
             current = None if row is not None else self._get(job_id)
         if row is not None:
-            return _row_to_job(row)
+            return row_to_job(row)
         if current is None:
             raise JournalError(f"unknown job {job_id!r}")
         raise JobNotCancellable(_why_not_cancellable(current))
@@ -526,71 +375,3 @@ class Journal:
         reported = self.get(job_id)
         assert reported is not None
         return reported
-
-    # -- reading -----------------------------------------------------------------------
-
-    def _get(self, job_id: str) -> Job | None:
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id=?", (job_id,)).fetchone()
-        return None if row is None else _row_to_job(row)
-
-    def get(self, job_id: str) -> Job | None:
-        return self._get(job_id)
-
-    def state_of(self, job_id: str) -> JobState | None:
-        """Just the state: cheap enough to poll."""
-        row = self._db.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
-        return None if row is None else JobState(row[0])
-
-    def next_pending(self, after_seq: int = 0) -> Job | None:
-        """The oldest job that still needs the register (FIFO by arrival)."""
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM jobs WHERE {_PENDING_SQL} AND seq>? ORDER BY seq LIMIT 1",
-            (after_seq,),
-        ).fetchone()
-        return None if row is None else _row_to_job(row)
-
-    def next_pending_except(self, *job_ids: str) -> Job | None:
-        """The oldest pending job other than ``job_ids`` (the queue head after them)."""
-        marks = ",".join("?" * len(job_ids))
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM jobs WHERE {_PENDING_SQL} AND id NOT IN ({marks})"
-            " ORDER BY seq LIMIT 1",
-            job_ids,
-        ).fetchone()
-        return None if row is None else _row_to_job(row)
-
-    def pending_count(self) -> int:
-        (count,) = self._db.execute(
-            f"SELECT COUNT(*) FROM jobs INDEXED BY jobs_pending WHERE {_PENDING_SQL}"
-        ).fetchone()
-        return int(count)
-
-    def recent(self, limit: int = 20, state: JobState | None = None) -> list[Job]:
-        if state is None:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ?", (limit,)
-            ).fetchall()
-        else:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE state=? ORDER BY seq DESC LIMIT ?",
-                (state.value, limit),
-            ).fetchall()
-        return [_row_to_job(row) for row in rows]
-
-    def all_jobs(self) -> list[Job]:
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM jobs ORDER BY seq").fetchall()
-        return [_row_to_job(row) for row in rows]
-
-    def unreported(self, limit: int = 100) -> list[Job]:
-        """Final jobs whose outcome must still be written back (e.g. to Bitrix24)."""
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM jobs INDEXED BY jobs_unreported"
-            " WHERE needs_report=1 AND reported_at IS NULL AND state IN (?,?)"
-            " ORDER BY seq LIMIT ?",
-            (JobState.FISCALIZED.value, JobState.FAILED.value, limit),
-        ).fetchall()
-        return [_row_to_job(row) for row in rows]
-
-    def counts_by_state(self) -> dict[JobState, int]:
-        rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
-        return {JobState(state): int(count) for state, count in rows}
