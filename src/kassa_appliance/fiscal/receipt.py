@@ -19,85 +19,100 @@ Deliberate choices:
 * Cross-field rules (amount = price × quantity − discount, totals, payments, e-receipt
   contact) run after the fields themselves are valid; a task with field errors reports
   those first.
+
+This module owns the tasks (receipts, corrections, shift, cash and query tasks), the
+cross-field receipt rules and the public API (:func:`parse_task`, :func:`to_driver_json`,
+:func:`is_fiscal`). The models of a receipt's parts (positions, text and barcode items,
+payments, taxes, operator, buyer) and the validated field types are in
+:mod:`kassa_appliance.fiscal.receipt_items`; the public ones are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
-from functools import partial
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    TypeAdapter,
-    ValidationError,
-    model_validator,
-)
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from kassa_appliance.fiscal.receipt_errors import (
     RULES_ERROR_TYPE,
-    VALUE_ERROR_TYPE,
     TaskValidationError,
     problems_from,
     union_tags,
 )
-from kassa_appliance.fiscal.receipt_rules import (
-    ALIGNMENTS,
-    BARCODE_TYPES,
-    CORRECTION_TYPES,
+from kassa_appliance.fiscal.receipt_items import (
+    Alignment,
+    AtolModel,
+    BarcodeItem,
+    BarcodeType,
+    BirthDate,
+    ClientInfo,
+    CorrectionDate,
+    CorrectionType,
+    EmailOrPhone,
+    Inn,
+    Item,
+    JsonObject,
+    MeasurementUnit,
+    Money,
+    NonFiscalItem,
+    Operator,
+    Payment,
+    PaymentMethod,
+    PaymentObject,
+    PaymentType,
+    Position,
+    PositiveMoney,
+    Quantity,
+    ReceiptTax,
+    Tax,
+    TaxationType,
+    TaxType,
+    TextItem,
+    WrapMode,
+    text_rule,
+)
+from kassa_appliance.fiscal.receipt_limits import (
     MAX_ADDRESS_LENGTH,
-    MAX_BARCODE_LENGTH,
-    MAX_CLIENT_NAME_LENGTH,
     MAX_CORRECTION_BASE_NUMBER_LENGTH,
     MAX_ITEMS,
     MAX_MACHINE_NUMBER_LENGTH,
-    MAX_NAME_LENGTH,
-    MAX_OPERATOR_NAME_LENGTH,
     MAX_PAYMENTS,
     MAX_POSITIONS,
-    MAX_TEXT_LENGTH,
-    OBSOLETE_TAX_TYPES,
-    OBSOLETE_TAXATION_TYPES,
-    PAYMENT_METHODS,
-    PAYMENT_OBJECTS,
-    PAYMENT_TYPES,
-    TAX_TYPES,
-    TAXATION_TYPES,
-    WRAP_MODES,
-    RuleError,
-    check_choice,
-    check_date,
-    check_email_or_phone,
-    check_inn,
-    check_text,
-    json_kind,
-    one_of,
-    parse_measurement_unit,
-    parse_money,
-    parse_positive_money,
-    parse_quantity,
-    shown,
 )
+from kassa_appliance.fiscal.receipt_rules import json_kind, one_of, shown
 from kassa_appliance.inputs import InputRejected, check_value
 from kassa_appliance.registers.base import FISCAL_TASK_TYPES
 
 __all__ = [
+    "AMOUNT_TOLERANCE",
     "TASK_TYPES",
+    "Alignment",
     "BarcodeItem",
+    "BarcodeType",
+    "BirthDate",
     "CashTask",
     "ClientInfo",
+    "CorrectionDate",
     "CorrectionTask",
+    "CorrectionType",
+    "EmailOrPhone",
+    "Inn",
     "Item",
+    "JsonObject",
     "LastFiscalParamsTask",
+    "MeasurementUnit",
+    "Money",
     "NonFiscalItem",
     "Operator",
     "Payment",
+    "PaymentMethod",
+    "PaymentObject",
+    "PaymentType",
     "Position",
+    "PositiveMoney",
+    "Quantity",
     "QueryTask",
     "ReceiptTask",
     "ReceiptTax",
@@ -105,156 +120,14 @@ __all__ = [
     "Task",
     "TaskValidationError",
     "Tax",
+    "TaxType",
+    "TaxationType",
     "TextItem",
+    "WrapMode",
     "is_fiscal",
     "parse_task",
     "to_driver_json",
 ]
-
-
-def _rule(check: Callable[[object], Any]) -> PlainValidator:
-    """A pydantic validator running one of our value checks with our message."""
-
-    def validate(value: object) -> Any:
-        try:
-            return check(value)
-        except RuleError as error:
-            raise PydanticCustomError(VALUE_ERROR_TYPE, str(error)) from None
-
-    return PlainValidator(validate)
-
-
-def _choice(allowed: tuple[str, ...], obsolete: dict[str, str] | None = None) -> PlainValidator:
-    return _rule(partial(check_choice, allowed=allowed, obsolete=obsolete))
-
-
-def _text(max_length: int, *, allow_empty: bool = False) -> PlainValidator:
-    return _rule(partial(check_text, max_length=max_length, allow_empty=allow_empty))
-
-
-Money = Annotated[Decimal, _rule(parse_money)]
-PositiveMoney = Annotated[Decimal, _rule(parse_positive_money)]
-Quantity = Annotated[Decimal, _rule(parse_quantity)]
-Inn = Annotated[str, _rule(check_inn)]
-EmailOrPhone = Annotated[str, _rule(check_email_or_phone)]
-MeasurementUnit = Annotated[str | int, _rule(parse_measurement_unit)]
-TaxType = Annotated[str, _choice(TAX_TYPES, OBSOLETE_TAX_TYPES)]
-TaxationType = Annotated[str, _choice(TAXATION_TYPES, OBSOLETE_TAXATION_TYPES)]
-PaymentType = Annotated[str, _choice(PAYMENT_TYPES)]
-PaymentMethod = Annotated[str, _choice(PAYMENT_METHODS)]
-PaymentObject = Annotated[str, _choice(PAYMENT_OBJECTS)]
-CorrectionType = Annotated[str, _choice(CORRECTION_TYPES)]
-Alignment = Annotated[str, _choice(ALIGNMENTS)]
-WrapMode = Annotated[str, _choice(WRAP_MODES)]
-BarcodeType = Annotated[str, _choice(BARCODE_TYPES)]
-CorrectionDate = Annotated[str, _rule(partial(check_date, fmt="yyyy.mm.dd"))]
-BirthDate = Annotated[str, _rule(partial(check_date, fmt="dd.mm.yyyy"))]
-JsonObject = dict[str, Any]
-"""An Atol sub-object we forward without validating it (see the module docstring)."""
-
-
-class _AtolModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-# --- parts of a receipt ----------------------------------------------------------------------
-
-
-class Operator(_AtolModel):
-    """The cashier (tags 1021/1203)."""
-
-    name: Annotated[str, _text(MAX_OPERATOR_NAME_LENGTH)]
-    vatin: Inn | None = None
-
-
-class ClientInfo(_AtolModel):
-    """The buyer: contact for the e-receipt (1008) and FFD 1.2 buyer data (1256 group)."""
-
-    emailOrPhone: EmailOrPhone | None = None
-    name: Annotated[str, _text(MAX_CLIENT_NAME_LENGTH)] | None = None
-    vatin: Inn | None = None
-    birthDate: BirthDate | None = None
-    citizenship: Annotated[str, _text(3)] | None = None
-    identityDocumentCode: Annotated[str, _text(2)] | None = None
-    identityDocumentData: Annotated[str, _text(64)] | None = None
-    address: Annotated[str, _text(MAX_ADDRESS_LENGTH)] | None = None
-
-
-class Tax(_AtolModel):
-    """VAT of one position; ``sum`` is optional (the register computes it)."""
-
-    type: TaxType
-    sum: Money | None = None
-
-
-class ReceiptTax(_AtolModel):
-    """A receipt-level VAT total (``taxes[]``)."""
-
-    type: TaxType
-    sum: Money
-
-
-class Position(_AtolModel):
-    """A fiscal line of the receipt (tag 1059)."""
-
-    type: Literal["position"]
-    name: Annotated[str, _text(MAX_NAME_LENGTH)]
-    price: Money
-    quantity: Quantity
-    amount: Money
-    """price × quantity − infoDiscountAmount, checked to ±0.01 by the receipt."""
-    tax: Tax
-    infoDiscountAmount: Money | None = None
-    department: Annotated[int, Field(ge=0)] | None = None
-    piece: bool | None = None
-    measurementUnit: MeasurementUnit | None = None
-    paymentMethod: PaymentMethod | None = None
-    paymentObject: PaymentObject | None = None
-    # Forwarded as given (marking, agents, industry data):
-    nomenclatureCode: str | None = None
-    imcParams: JsonObject | None = None
-    industryInfo: list[JsonObject] | None = None
-    agentInfo: JsonObject | None = None
-    supplierInfo: JsonObject | None = None
-    additionalAttribute: str | None = None
-    additionalAttributePrint: bool | None = None
-    exciseSum: Money | None = None
-    countryCode: str | None = None
-    customsDeclaration: str | None = None
-
-
-class TextItem(_AtolModel):
-    """A non-fiscal text line printed within the receipt."""
-
-    type: Literal["text"]
-    text: Annotated[str, _text(MAX_TEXT_LENGTH, allow_empty=True)]
-    alignment: Alignment | None = None
-    wrap: WrapMode | None = None
-    font: Annotated[int, Field(ge=0)] | None = None
-    doubleWidth: bool | None = None
-    doubleHeight: bool | None = None
-    storeInJournal: bool | None = None
-
-
-class BarcodeItem(_AtolModel):
-    """A barcode or QR code printed within the receipt."""
-
-    type: Literal["barcode"]
-    barcode: Annotated[str, _text(MAX_BARCODE_LENGTH)]
-    barcodeType: BarcodeType
-    alignment: Alignment | None = None
-    scale: Annotated[int, Field(ge=1)] | None = None
-    height: Annotated[int, Field(ge=1)] | None = None
-    printText: bool | None = None
-
-
-Item = Annotated[Position | TextItem | BarcodeItem, Field(discriminator="type")]
-NonFiscalItem = Annotated[TextItem | BarcodeItem, Field(discriminator="type")]
-
-
-class Payment(_AtolModel):
-    type: PaymentType
-    sum: Money
 
 
 # --- receipt rules ---------------------------------------------------------------------------
@@ -300,7 +173,7 @@ def _payment_problems(payments: list[Payment], total: Decimal) -> list[str]:
     return []
 
 
-class _ReceiptBase(_AtolModel):
+class _ReceiptBase(AtolModel):
     """Fields shared by receipts and correction receipts (atol-notes §1.3)."""
 
     type: str
@@ -310,9 +183,9 @@ class _ReceiptBase(_AtolModel):
     ignoreNonFiscalPrintErrors: bool | None = None
     operator: Operator | None = None
     clientInfo: ClientInfo | None = None
-    paymentsPlace: Annotated[str, _text(MAX_ADDRESS_LENGTH)] | None = None
-    paymentsAddress: Annotated[str, _text(MAX_ADDRESS_LENGTH)] | None = None
-    machineNumber: Annotated[str, _text(MAX_MACHINE_NUMBER_LENGTH)] | None = None
+    paymentsPlace: Annotated[str, text_rule(MAX_ADDRESS_LENGTH)] | None = None
+    paymentsAddress: Annotated[str, text_rule(MAX_ADDRESS_LENGTH)] | None = None
+    machineNumber: Annotated[str, text_rule(MAX_MACHINE_NUMBER_LENGTH)] | None = None
     items: Annotated[list[Item], Field(max_length=MAX_ITEMS)]
     payments: Annotated[list[Payment], Field(max_length=MAX_PAYMENTS)]
     taxes: list[ReceiptTax] | None = None
@@ -379,13 +252,13 @@ class CorrectionTask(_ReceiptBase):
     correctionType: CorrectionType
     correctionBaseDate: CorrectionDate
     correctionBaseNumber: (
-        Annotated[str, _text(MAX_CORRECTION_BASE_NUMBER_LENGTH, allow_empty=True)] | None
+        Annotated[str, text_rule(MAX_CORRECTION_BASE_NUMBER_LENGTH, allow_empty=True)] | None
     ) = None
-    correctionBaseName: Annotated[str, _text(MAX_ADDRESS_LENGTH)] | None = None
+    correctionBaseName: Annotated[str, text_rule(MAX_ADDRESS_LENGTH)] | None = None
     """FFD 1.05 only."""
 
 
-class ShiftTask(_AtolModel):
+class ShiftTask(AtolModel):
     """Open or close the shift (fiscal) or print an X report (not fiscal)."""
 
     type: Literal["openShift", "closeShift", "reportX"]
@@ -393,7 +266,7 @@ class ShiftTask(_AtolModel):
     electronically: bool | None = None
 
 
-class CashTask(_AtolModel):
+class CashTask(AtolModel):
     """Put cash into or take it out of the drawer."""
 
     type: Literal["cashIn", "cashOut"]
@@ -401,7 +274,7 @@ class CashTask(_AtolModel):
     operator: Operator | None = None
 
 
-class QueryTask(_AtolModel):
+class QueryTask(AtolModel):
     """Status queries and ``continuePrint``: no parameters."""
 
     type: Literal[
@@ -414,7 +287,7 @@ class QueryTask(_AtolModel):
     ]
 
 
-class LastFiscalParamsTask(_AtolModel):
+class LastFiscalParamsTask(AtolModel):
     """Fiscal data of the last document (or the last receipt with ``forReceipt``)."""
 
     type: Literal["getLastFiscalParams"]
