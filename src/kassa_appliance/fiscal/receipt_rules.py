@@ -5,6 +5,11 @@ what is wrong and what was expected, *without* the field path: the caller (the p
 models in :mod:`kassa_appliance.fiscal.receipt`) knows where the value sits and prefixes the path.
 The messages are part of the contract (tests compare them verbatim), so change them only
 together with the tests.
+
+This module owns the checks and the message helpers (:func:`json_kind`, :func:`shown`,
+:func:`one_of`). The limits they enforce live in :mod:`kassa_appliance.fiscal.receipt_limits`
+and the allowed values in :mod:`kassa_appliance.fiscal.receipt_enums`; both are re-exported
+here.
 """
 
 from __future__ import annotations
@@ -14,171 +19,89 @@ import re
 from datetime import date
 from decimal import Decimal
 
+from kassa_appliance.fiscal.receipt_enums import (
+    ALIGNMENTS,
+    BARCODE_TYPES,
+    CORRECTION_TYPES,
+    MEASUREMENT_UNITS,
+    OBSOLETE_TAX_TYPES,
+    OBSOLETE_TAXATION_TYPES,
+    PAYMENT_METHODS,
+    PAYMENT_OBJECTS,
+    PAYMENT_TYPES,
+    TAX_TYPES,
+    TAXATION_TYPES,
+    WRAP_MODES,
+)
+from kassa_appliance.fiscal.receipt_limits import (
+    MAX_ADDRESS_LENGTH,
+    MAX_BARCODE_LENGTH,
+    MAX_CLIENT_NAME_LENGTH,
+    MAX_CONTACT_LENGTH,
+    MAX_CORRECTION_BASE_NUMBER_LENGTH,
+    MAX_ITEMS,
+    MAX_MACHINE_NUMBER_LENGTH,
+    MAX_MONEY,
+    MAX_NAME_LENGTH,
+    MAX_OPERATOR_NAME_LENGTH,
+    MAX_PAYMENTS,
+    MAX_POSITIONS,
+    MAX_QUANTITY,
+    MAX_TEXT_LENGTH,
+    MAX_UNIT_LENGTH,
+    MONEY_PLACES,
+    QUANTITY_PLACES,
+)
 from kassa_appliance.inputs import shorten
 
-# --- limits -------------------------------------------------------------------------------
-
-MAX_POSITIONS = 100
-"""Positions (``type: "position"`` items) per receipt.
-
-Each position becomes a tag-1059 structure in the fiscal document (name up to 128 bytes in
-cp866 plus price, quantity, sum, VAT, unit, method and object: up to ~300 bytes). The FN
-caps the size of one fiscal document, and the register has to print every line while the
-receipt is open; 100 positions keeps a receipt far below both limits and well inside one
-paper roll, and no Bitrix24 order we expect comes close. Split bigger orders."""
-
-MAX_ITEMS = 200
-"""All items (positions plus non-fiscal text/barcode lines) in one receipt: the same paper
-and print-time budget as :data:`MAX_POSITIONS`, leaving room for a text line per position."""
-
-MAX_PAYMENTS = 10
-"""Payment entries per receipt. Atol knows five payment types; ten leaves room for split
-payments of one type while keeping a malformed task from growing without bound."""
-
-MAX_NAME_LENGTH = 128
-"""Position name, FFD tag 1030 (128 characters)."""
-MAX_OPERATOR_NAME_LENGTH = 64
-"""Cashier name, FFD tag 1021 (64 characters)."""
-MAX_ADDRESS_LENGTH = 256
-"""``paymentsAddress`` (tag 1009) and ``paymentsPlace`` (tag 1187), 256 characters each."""
-MAX_TEXT_LENGTH = 256
-"""One non-fiscal text item. Atol wraps long lines itself; 256 bounds the paper spent."""
-MAX_CONTACT_LENGTH = 64
-"""Buyer e-mail or phone, FFD tag 1008 (64 characters)."""
-MAX_CLIENT_NAME_LENGTH = 256
-"""Buyer name, FFD tag 1227 (256 characters)."""
-MAX_MACHINE_NUMBER_LENGTH = 20
-"""Automatic device number, FFD tag 1036 (20 characters)."""
-MAX_CORRECTION_BASE_NUMBER_LENGTH = 32
-"""Number of the tax authority's order behind a correction, FFD tag 1179 (32 characters)."""
-MAX_UNIT_LENGTH = 16
-"""Free-text measurement unit, FFD 1.05 tag 1197 (16 characters)."""
-MAX_BARCODE_LENGTH = 1024
-"""Sanity cap for a printed barcode's content (a QR code holds at most ~3 KB anyway)."""
-
-MONEY_PLACES = 2
-QUANTITY_PLACES = 3
-MAX_MONEY = Decimal("9999999999.99")
-"""Upper bound for any sum. Besides being far above any real receipt, it keeps every money
-value at ≤ 12 significant digits, so the float that goes to the driver converts back to the
-same Decimal exactly (floats round-trip up to 15 significant digits)."""
-MAX_QUANTITY = Decimal("9999999.999")
-"""Upper bound for a quantity; ≤ 10 significant digits, exact as a float for the same reason."""
-
-# --- enumerations (atol-notes §1.3) -------------------------------------------------------
-
-TAX_TYPES = (
-    "none",
-    "vat0",
-    "vat5",
-    "vat7",
-    "vat10",
-    "vat20",
-    "vat22",
-    "vat105",
-    "vat107",
-    "vat110",
-    "vat120",
-    "vat122",
-)
-OBSOLETE_TAX_TYPES = {
-    "vat18": "VAT 18 % was replaced by 20 % on 2019-01-01",
-    "vat118": "VAT 18/118 was replaced by 20/120 on 2019-01-01",
-}
-TAXATION_TYPES = ("osn", "usnIncome", "usnIncomeOutcome", "esn", "patent")
-OBSOLETE_TAXATION_TYPES = {"envd": "UTII (envd) was abolished on 2021-01-01"}
-PAYMENT_TYPES = ("cash", "electronically", "prepaid", "credit", "other")
-PAYMENT_METHODS = (
-    "fullPrepayment",
-    "prepayment",
-    "advance",
-    "fullPayment",
-    "partialPayment",
-    "credit",
-    "creditPayment",
-)
-PAYMENT_OBJECTS = (
-    "commodity",
-    "excise",
-    "job",
-    "service",
-    "gamblingBet",
-    "gamblingPrize",
-    "lottery",
-    "lotteryPrize",
-    "intellectualActivity",
-    "payment",
-    "agentCommission",
-    "composite",
-    "another",
-    "proprietaryLaw",
-    "nonOperatingIncome",
-    "insuranceContributions",
-    "otherContributions",
-    "merchantTax",
-    "resortFee",
-    "deposit",
-    "consumption",
-    "soleProprietorCPIContributions",
-    "cpiContributions",
-    "soleProprietorCMIContributions",
-    "cmiContributions",
-    "csiContributions",
-    "casinoPayment",
-    "fundsIssuance",
-    "exciseWithoutMarking",
-    "exciseWithMarking",
-    "commodityWithoutMarking",
-    "commodityWithMarking",
-)
-MEASUREMENT_UNITS: dict[str, int] = {
-    "piece": 0,
-    "gram": 10,
-    "kilogram": 11,
-    "ton": 12,
-    "centimeter": 20,
-    "decimeter": 21,
-    "meter": 22,
-    "squareCentimeter": 30,
-    "squareDecimeter": 31,
-    "squareMeter": 32,
-    "milliliter": 40,
-    "liter": 41,
-    "cubicMeter": 42,
-    "kilowattHour": 50,
-    "gkal": 51,
-    "day": 70,
-    "hour": 71,
-    "minute": 72,
-    "second": 73,
-    "kilobyte": 80,
-    "megabyte": 81,
-    "gigabyte": 82,
-    "terabyte": 83,
-    "otherUnits": 255,
-}
-"""FFD 1.2 measure of quantity (tag 2108): JSON name → code."""
-CORRECTION_TYPES = ("self", "instruction")
-ALIGNMENTS = ("left", "center", "right")
-WRAP_MODES = ("none", "chars", "words")
-BARCODE_TYPES = (
-    "EAN8",
-    "EAN13",
-    "UPCA",
-    "UPCE",
-    "CODE39",
-    "CODE93",
-    "CODE128",
-    "CODABAR",
-    "ITF",
-    "ITF14",
-    "GS1_128",
-    "QR",
-    "PDF417",
-    "AZTEC",
-)
-"""Printable barcode symbologies. From the DTO10 LIBFPTR_BT_* list as remembered; only
-EAN8, EAN13, CODE128, GS1_128 and QR are confirmed in atol-notes §1.3."""
+__all__ = [
+    "ALIGNMENTS",
+    "BARCODE_TYPES",
+    "CORRECTION_TYPES",
+    "MAX_ADDRESS_LENGTH",
+    "MAX_BARCODE_LENGTH",
+    "MAX_CLIENT_NAME_LENGTH",
+    "MAX_CONTACT_LENGTH",
+    "MAX_CORRECTION_BASE_NUMBER_LENGTH",
+    "MAX_ITEMS",
+    "MAX_MACHINE_NUMBER_LENGTH",
+    "MAX_MONEY",
+    "MAX_NAME_LENGTH",
+    "MAX_OPERATOR_NAME_LENGTH",
+    "MAX_PAYMENTS",
+    "MAX_POSITIONS",
+    "MAX_QUANTITY",
+    "MAX_TEXT_LENGTH",
+    "MAX_UNIT_LENGTH",
+    "MEASUREMENT_UNITS",
+    "MONEY_PLACES",
+    "OBSOLETE_TAXATION_TYPES",
+    "OBSOLETE_TAX_TYPES",
+    "PAYMENT_METHODS",
+    "PAYMENT_OBJECTS",
+    "PAYMENT_TYPES",
+    "QUANTITY_PLACES",
+    "SHOWN_MAX",
+    "TAXATION_TYPES",
+    "TAX_TYPES",
+    "WRAP_MODES",
+    "RuleError",
+    "check_choice",
+    "check_date",
+    "check_email_or_phone",
+    "check_inn",
+    "check_text",
+    "decimal_places",
+    "inn_checksum_ok",
+    "json_kind",
+    "one_of",
+    "parse_decimal",
+    "parse_measurement_unit",
+    "parse_money",
+    "parse_positive_money",
+    "parse_quantity",
+    "shown",
+]
 
 
 class RuleError(ValueError):
