@@ -7,27 +7,47 @@ READY and fed to the watchdog, with the reason in STATUS (:func:`wait_for_engine
 a CLI holds it for its own job only (:func:`one_job_settings`, :func:`stop_once_final`).
 The daemon publishes its status to ``<data dir>/status.json`` so `kassa-appliance status` can show
 it without touching the register.
+
+The engine lock is :mod:`kassa_appliance.appliance.engine_lock`, the status file
+:mod:`kassa_appliance.appliance.status_file`; their names are re-exported here. This module
+owns the daemon itself (:func:`run_daemon`, staying up unconfigured), the engine it runs
+(:func:`running_engine`, :func:`engine_settings`, a CLI's one-job settings) and where the
+journal is (:func:`journal_path`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import json
 import logging
-import os
 import signal
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import asdict, replace
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-from kassa_appliance.aio import wait_event
 from kassa_appliance.appliance.config import Config
+from kassa_appliance.appliance.engine_lock import (
+    CLI_HOLDER,
+    DAEMON_HOLDER,
+    LOCK_FILE_NAME,
+    LOCK_POLL_SECONDS,
+    EngineBusy,
+    describe_lock_holder,
+    engine_lock,
+    lock_holder_role,
+    wait_for_engine_lock,
+)
 from kassa_appliance.appliance.runtime import device_runtime
+from kassa_appliance.appliance.status_file import (
+    STATUS_FILE_INTERVAL,
+    STATUS_FILE_NAME,
+    StatusFileWriter,
+    StatusSection,
+    read_status_file,
+    write_status_file,
+)
 from kassa_appliance.appliance.watchdog import (
     Health,
     HealthState,
@@ -39,16 +59,39 @@ from kassa_appliance.fiscal.engine import Engine, EngineSettings, EngineStatus
 from kassa_appliance.fiscal.journal import Journal
 from kassa_appliance.registers.factory import RegisterNotConfigured, make_register, require_driver
 
+__all__ = [
+    "CLI_HOLDER",
+    "CONFIG_UNREADABLE_HEALTH",
+    "DAEMON_HOLDER",
+    "JOURNAL_FILE_NAME",
+    "LOCK_BUSY_HEALTH",
+    "LOCK_FILE_NAME",
+    "LOCK_POLL_SECONDS",
+    "STATUS_FILE_INTERVAL",
+    "STATUS_FILE_NAME",
+    "UNCONFIGURED_HEALTH",
+    "EngineBusy",
+    "StatusFileWriter",
+    "StatusSection",
+    "daemon_command",
+    "describe_lock_holder",
+    "engine_lock",
+    "engine_settings",
+    "journal_path",
+    "lock_holder_role",
+    "one_job_settings",
+    "read_status_file",
+    "run_daemon",
+    "run_without_config",
+    "running_engine",
+    "stop_once_final",
+    "wait_for_engine_lock",
+    "write_status_file",
+]
+
 log = logging.getLogger(__name__)
 
 JOURNAL_FILE_NAME = "journal.sqlite3"
-LOCK_FILE_NAME = "engine.lock"
-STATUS_FILE_NAME = "status.json"
-STATUS_FILE_INTERVAL = 0.5
-
-
-class EngineBusy(Exception):
-    """Another process (normally the daemon) already drives the register."""
 
 
 def daemon_command(data_dir: Path, log_level: str | None = None) -> list[str]:
@@ -60,96 +103,6 @@ def daemon_command(data_dir: Path, log_level: str | None = None) -> list[str]:
 
 def journal_path(data_dir: Path) -> Path:
     return data_dir / JOURNAL_FILE_NAME
-
-
-CLI_HOLDER = "cli"
-DAEMON_HOLDER = "daemon"
-_HOLDER_WORDS = {
-    CLI_HOLDER: "a kassa-appliance CLI command",
-    DAEMON_HOLDER: "another kassa-appliance daemon",
-}
-LOCK_POLL_SECONDS = 0.25
-"""How often a daemon that found the engine lock held tries it again."""
-
-
-def _try_engine_lock(data_dir: Path, holder: str) -> IO[str] | None:
-    """The lock file, locked and naming us (``<pid> <holder>``), or None if it is held."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(data_dir / LOCK_FILE_NAME, "a+", encoding="utf-8")  # noqa: SIM115
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    except BaseException:
-        handle.close()
-        raise
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()} {holder}\n")
-    handle.flush()
-    return handle
-
-
-def _lock_file_words(data_dir: Path) -> list[str]:
-    try:
-        return (data_dir / LOCK_FILE_NAME).read_text(encoding="utf-8").split()
-    except OSError:
-        return []
-
-
-def lock_holder_role(data_dir: Path) -> str | None:
-    """:data:`CLI_HOLDER` or :data:`DAEMON_HOLDER` as the last holder wrote it, else None."""
-    words = _lock_file_words(data_dir)
-    return words[1] if len(words) > 1 and words[0].isdigit() else None
-
-
-def describe_lock_holder(data_dir: Path) -> str:
-    """Who holds the engine lock, from what the holder wrote into the lock file:
-    ``pid 4242 (a kassa-appliance CLI command)``, or ``another process``."""
-    words = _lock_file_words(data_dir)
-    if not words or not words[0].isdigit():
-        return "another process"
-    role = _HOLDER_WORDS.get(words[1] if len(words) > 1 else "", "a kassa-appliance process")
-    return f"pid {words[0]} ({role})"
-
-
-@contextlib.contextmanager
-def engine_lock(data_dir: Path, *, holder: str = CLI_HOLDER) -> Iterator[IO[str]]:
-    """Hold the per-data-dir engine lock; raise EngineBusy if someone else has it."""
-    handle = _try_engine_lock(data_dir, holder)
-    if handle is None:
-        raise EngineBusy(f"{describe_lock_holder(data_dir)} holds {data_dir / LOCK_FILE_NAME}")
-    try:
-        yield handle
-    finally:
-        handle.close()
-
-
-async def wait_for_engine_lock(
-    data_dir: Path, stop: asyncio.Event, on_busy: Callable[[str], Awaitable[None]]
-) -> IO[str] | None:
-    """The engine lock for the daemon, waiting while someone else holds it.
-
-    ``on_busy(holder)`` is called when the lock is found held and again whenever the
-    holder changes (a second CLI command took it first), so the reason is logged once per
-    holder, not once per poll. Returns the locked file (close it to release), or None when
-    ``stop`` was set while waiting. Polling rather than a blocking ``flock`` in a thread
-    keeps SIGTERM prompt: there is no thread stuck in the kernel to get back.
-    """
-    holder: str | None = None
-    while not stop.is_set():
-        handle = _try_engine_lock(data_dir, DAEMON_HOLDER)
-        if handle is not None:
-            if holder is not None:
-                log.info("the engine lock is free (it was held by %s); starting", holder)
-            return handle
-        now_held_by = describe_lock_holder(data_dir)
-        if now_held_by != holder:
-            holder = now_held_by
-            await on_busy(holder)
-        await wait_event(stop, LOCK_POLL_SECONDS)
-    return None
 
 
 def engine_settings(config: Config) -> EngineSettings:
@@ -195,86 +148,6 @@ def stop_once_final(engine: Engine, job_id: str) -> Callable[[EngineStatus], Non
         raise RuntimeError("Engine.stop() suspended; it cannot be called from a listener")
 
     return listener
-
-
-StatusSection = Callable[[], object]
-"""What a part beside the engine adds to ``status.json`` (e.g. ``link``: the Bitrix24
-link's loops and the items it gave up on), read each time the file is written."""
-
-
-def write_status_file(
-    data_dir: Path, status: EngineStatus, sections: Mapping[str, StatusSection] | None = None
-) -> None:
-    """Replace the status file atomically (rename). Not fsynced: it is advisory, rewritten
-    on every start, and an fsync per job would cost the queue more than it is worth."""
-    path = data_dir / STATUS_FILE_NAME
-    extra = {name: section() for name, section in (sections or {}).items()}
-    text = json.dumps({"pid": os.getpid(), **asdict(status), **extra}, ensure_ascii=False)
-    text += "\n"
-    fd, tmp_name = tempfile.mkstemp(dir=data_dir, prefix=f".{STATUS_FILE_NAME}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-class StatusFileWriter:
-    """Keeps ``status.json`` current without writing it for every job: at most one write
-    per ``interval``, and the latest status is always written at the end of a burst."""
-
-    def __init__(self, data_dir: Path, interval: float = STATUS_FILE_INTERVAL) -> None:
-        self._data_dir = data_dir
-        self._interval = interval
-        self._latest: EngineStatus | None = None
-        self._last_write = 0.0
-        self._scheduled: asyncio.TimerHandle | None = None
-        self._sections: dict[str, StatusSection] = {}
-
-    def add_section(self, name: str, section: StatusSection) -> None:
-        """Write ``section()`` under ``name`` beside the engine status from now on."""
-        self._sections[name] = section
-        self.refresh()
-
-    def refresh(self) -> None:
-        """A section beside the engine status changed: write the latest status again."""
-        if self._latest is not None:
-            self(self._latest)
-
-    def __call__(self, status: EngineStatus) -> None:
-        self._latest = status
-        if self._scheduled is not None:
-            return
-        loop = asyncio.get_running_loop()
-        delay = self._last_write + self._interval - loop.time()
-        if delay <= 0:
-            self._write()
-        else:
-            self._scheduled = loop.call_later(delay, self._write)
-
-    def _write(self) -> None:
-        self._scheduled = None
-        if self._latest is not None:
-            self._last_write = asyncio.get_running_loop().time()
-            try:
-                write_status_file(self._data_dir, self._latest, self._sections)
-            except OSError as error:
-                log.warning("cannot write %s: %s", STATUS_FILE_NAME, error)
-
-    def flush(self) -> None:
-        if self._scheduled is not None:
-            self._scheduled.cancel()
-        self._write()
-
-
-def read_status_file(data_dir: Path) -> dict[str, object] | None:
-    try:
-        data = json.loads((data_dir / STATUS_FILE_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 @contextlib.asynccontextmanager
@@ -359,7 +232,7 @@ async def _engine_lock_for_daemon(
     While waiting the daemon is READY (the watchdog is fed: nothing supervised runs yet)
     with the reason in STATUS and snap health ``waiting``. The Bitrix24 link needs the
     engine, so it starts with it: jobs from Bitrix24 wait in the portal meanwhile (the CLI
-    holds the lock for one job at most, see ``cli.submit_and_wait``).
+    holds the lock for one job at most, see ``cli_jobs.submit_and_wait``).
     """
 
     async def on_busy(holder: str) -> None:
