@@ -86,7 +86,7 @@ def test_an_invalid_task_fails_with_exit_3_and_its_reasons(data_dir: Path) -> No
 
     assert failed.returncode == 3
     assert "error invalid-task" in failed.stdout
-    assert "operator.vatin" in failed.stdout and "vat18" in failed.stdout
+    assert "paymentObject" in failed.stdout and "card" in failed.stdout
     assert sells(data_dir) == 0
 
 

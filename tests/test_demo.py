@@ -89,7 +89,7 @@ def test_the_demo_runs_the_samples_through_bitrix24_and_the_daemon(
     assert re.search(r"^<<< demo-04-[0-9a-f]{8}: failed$", malformed, re.MULTILINE), malformed
     error = re.search(r"^    ERROR invalid-task: (.+)$", malformed, re.MULTILINE)
     assert error is not None, malformed
-    assert "operator.vatin" in malformed and "vat18" in malformed
+    assert "paymentObject" in malformed and "card" in malformed
     assert "nothing printed twice" in process.stdout
     assert "daemon exited with status 0" in process.stdout
 

@@ -105,7 +105,7 @@ async def test_a_known_job_id_is_answered_from_the_journal_and_prints_nothing(
 
 async def test_a_malformed_task_fails_with_its_reason_and_prints_nothing(tmp_path: Path) -> None:
     task = sell()
-    task["items"][0]["amount"] = 10.0
+    task["items"][0]["amount"] = "150.00"  # the driver refuses money as a string (mustNumber)
     async with running(tmp_path) as appliance:
         job = await appliance.run("bad", task)
         not_json_object = await appliance.run("worse", ["not", "a", "task"])

@@ -6,27 +6,20 @@ from typing import Any
 
 import pytest
 
-from kassa_appliance.fiscal.receipt import TaskValidationError, parse_task
+from kassa_appliance.fiscal.receipt import (
+    TASK_TYPES,
+    Position,
+    ReceiptTask,
+    TaskValidationError,
+    parse_task,
+)
 from kassa_appliance.fiscal.receipt_rules import inn_checksum_ok
 from test_receipt_samples import correction, position, receipt, sample_sell
 
-SUPPORTED = (
-    "sell, sellReturn, buy, buyReturn, sellCorrection, sellReturnCorrection, buyCorrection,"
-    " buyReturnCorrection, openShift, closeShift, reportX, cashIn, cashOut, getShiftStatus,"
-    " getDeviceStatus, getDeviceInfo, getFnInfo, getFnStatus, continuePrint, getLastFiscalParams"
-)
+SUPPORTED = ", ".join(TASK_TYPES)
 TAXES = "none, vat0, vat5, vat7, vat10, vat20, vat22, vat105, vat107, vat110, vat120, vat122"
-POSITION_FIELDS = (
-    "type, name, price, quantity, amount, tax, infoDiscountAmount, department, piece,"
-    " measurementUnit, paymentMethod, paymentObject, nomenclatureCode, imcParams, industryInfo,"
-    " agentInfo, supplierInfo, additionalAttribute, additionalAttributePrint, exciseSum,"
-    " countryCode, customsDeclaration"
-)
-RECEIPT_FIELDS = (
-    "type, taxationType, electronically, ignoreNonFiscalPrintErrors, operator, clientInfo,"
-    " paymentsPlace, paymentsAddress, machineNumber, items, payments, taxes, total, preItems,"
-    " postItems, companyInfo, agentInfo, supplierInfo, validateMarkingCodes"
-)
+POSITION_FIELDS = ", ".join(Position.model_fields)
+RECEIPT_FIELDS = ", ".join(ReceiptTask.model_fields)
 UNITS = (
     "0, 10, 11, 12, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51, 70, 71, 72, 73, 80, 81, 82, 83, 255"
 )
@@ -74,35 +67,29 @@ CASES: list[tuple[str, object, str]] = [
     (
         "unknown receipt field",
         receipt(totl=100),
-        f"totl: unknown field; expected one of {RECEIPT_FIELDS}",
+        "totl: unknown field; did you mean total? (other unknown top-level keys are ignored, as "
+        "the driver ignores them)",
     ),
     (
         "unknown position field",
         receipt(items=[{**position(), "prise": 50}]),
-        f"items[0].prise: unknown field; expected one of {POSITION_FIELDS}",
+        "items[0].prise: unknown field; did you mean price? expected one of type, name, price, "
+        "quantity, amount, tax, infoDiscountAmount, department, piece, measurementUnit, "
+        "paymentMethod, paymentObject, nomenclatureCode, markingCode, imcParams, productCodes, "
+        "industryInfo, agentInfo, supplierInfo, additionalAttribute, additionalAttributePrint, "
+        "exciseSum, countryCode, customsDeclaration, customParameters",
     ),
     (
         "unknown operator field",
         receipt(operator={"name": "Иванов", "inn": "7707083893"}),
         "operator.inn: unknown field; expected one of name, vatin",
     ),
-    (
-        "receipt fields on a shift task",
-        {"type": "openShift", "items": []},
-        "items: unknown field; expected one of type, operator, electronically",
-    ),
-    (
-        "parameters on a query",
-        {"type": "getFnStatus", "forReceipt": True},
-        "forReceipt: unknown field; expected one of type",
-    ),
-    (
-        "correction fields on a sell",
-        receipt(correctionType="self"),
-        f"correctionType: unknown field; expected one of {RECEIPT_FIELDS}",
-    ),
     # --- items
-    ("items missing", {"type": "sell", "payments": []}, "items: required field is missing"),
+    (
+        "items missing",
+        {"type": "sell", "payments": []},
+        "items: required field is missing; expected a list of items",
+    ),
     ("items not a list", receipt(items={}), "items: expected a list, got an object"),
     (
         "item not an object",
@@ -112,30 +99,19 @@ CASES: list[tuple[str, object, str]] = [
     (
         "item without type",
         receipt(items=[position(), {"text": "x"}]),
-        "items[1].type: required field is missing; expected one of position, text, barcode",
+        "items[1].type: required field is missing; expected one of position, text, barcode, "
+        "userAttribute, additionalAttribute",
     ),
     (
         "item of unknown type",
         receipt(items=[position(), {"type": "picture"}]),
-        "items[1].type: 'picture' is not allowed; expected one of position, text, barcode",
+        "items[1].type: 'picture' is not allowed; expected one of position, text, barcode, "
+        "userAttribute, additionalAttribute",
     ),
     (
         "no position",
         receipt(items=[{"type": "text", "text": "только текст"}]),
         "items: no position; expected at least one item of type position",
-    ),
-    (
-        "too many positions",
-        receipt(
-            items=[position(price=1, quantity=1, amount=1) for _ in range(101)],
-            payments=[{"type": "cash", "sum": 101}],
-        ),
-        "items: 101 positions; expected at most 100 per receipt",
-    ),
-    (
-        "too many items",
-        receipt(items=[position()] + [{"type": "text", "text": "-"}] * 200),
-        "items: 201 entries; expected at most 200",
     ),
     (
         "position name missing",
@@ -171,8 +147,8 @@ CASES: list[tuple[str, object, str]] = [
     (
         "barcode type",
         receipt(items=[position(), {"type": "barcode", "barcode": "123", "barcodeType": "EAN"}]),
-        "items[1].barcodeType: 'EAN' is not allowed; expected one of EAN8, EAN13, UPCA, UPCE,"
-        " CODE39, CODE93, CODE128, CODABAR, ITF, ITF14, GS1_128, QR, PDF417, AZTEC",
+        "items[1].barcodeType: 'EAN' is not allowed; expected one of EAN8, EAN13, UPCA, UPCE, "
+        "CODE39, CODE93, CODE128, CODABAR, ITF, ITF14, GS1_128, QR, PDF417, CODE39_EXTENDED",
     ),
     (
         "department negative",
@@ -186,24 +162,14 @@ CASES: list[tuple[str, object, str]] = [
     ),
     # --- money and quantity
     (
-        "price 3 decimals",
-        with_position(price="1.234"),
-        "items[0].price: 1.234 has 3 decimal places; expected at most 2",
-    ),
-    (
-        "price float artefact",
-        with_position(price=0.1 + 0.2),
-        "items[0].price: 0.30000000000000004 has 17 decimal places; expected at most 2",
-    ),
-    (
         "price negative",
         with_position(price=-1),
-        "items[0].price: -1 is negative; expected 0 or more",
+        "items[0].price: -1.00 is negative; expected 0 or more",
     ),
     (
         "price with comma",
         with_position(price="1,5"),
-        "items[0].price: '1,5' is not a decimal number; expected digits like 12.34",
+        "items[0].price: '1,5' is a string; expected a JSON number such as 12.34 (without quotes)",
     ),
     ("price bool", with_position(price=True), "items[0].price: expected a number, got true"),
     ("price null", with_position(price=None), "items[0].price: expected a number, got null"),
@@ -215,47 +181,12 @@ CASES: list[tuple[str, object, str]] = [
     (
         "price too large",
         with_position(price=10_000_000_000),
-        "items[0].price: 10000000000 is too large; expected at most 9999999999.99",
-    ),
-    (
-        "amount 3 decimals",
-        with_position(amount="100.001"),
-        "items[0].amount: 100.001 has 3 decimal places; expected at most 2",
-    ),
-    (
-        "discount 3 decimals",
-        with_position(infoDiscountAmount="0.005"),
-        "items[0].infoDiscountAmount: 0.005 has 3 decimal places; expected at most 2",
-    ),
-    (
-        "tax sum 3 decimals",
-        with_position(tax={"type": "vat20", "sum": "16.667"}),
-        "items[0].tax.sum: 16.667 has 3 decimal places; expected at most 2",
-    ),
-    (
-        "payment sum 3 decimals",
-        receipt(payments=[{"type": "cash", "sum": "100.001"}]),
-        "payments[0].sum: 100.001 has 3 decimal places; expected at most 2",
-    ),
-    (
-        "total 3 decimals",
-        receipt(total="100.001"),
-        "total: 100.001 has 3 decimal places; expected at most 2",
-    ),
-    (
-        "receipt tax sum 3 decimals",
-        receipt(taxes=[{"type": "vat20", "sum": "16.667"}]),
-        "taxes[0].sum: 16.667 has 3 decimal places; expected at most 2",
+        "items[0].price: 10000000000.00 is too large; expected at most 9999999999.99",
     ),
     (
         "receipt tax sum missing",
         receipt(taxes=[{"type": "vat20"}]),
         "taxes[0].sum: required field is missing",
-    ),
-    (
-        "quantity 4 decimals",
-        with_position(quantity="1.0001"),
-        "items[0].quantity: 1.0001 has 4 decimal places; expected at most 3",
     ),
     (
         "quantity zero",
@@ -270,25 +201,20 @@ CASES: list[tuple[str, object, str]] = [
     (
         "quantity too large",
         with_position(quantity=10_000_000),
-        "items[0].quantity: 10000000 is too large; expected at most 9999999.999",
+        "items[0].quantity: 10000000.000000 is too large; expected at most 99999.999999",
     ),
     # --- amounts and totals
     (
-        "amount off by more than a kopeck",
-        receipt(items=[position(amount="100.02")], payments=[{"type": "cash", "sum": "100.02"}]),
-        "items[0].amount: 100.02 does not match price × quantity − infoDiscountAmount = 100.00;"
-        " expected a difference of at most 0.01",
-    ),
-    (
-        "amount ignores the discount",
-        with_position(infoDiscountAmount=10),
-        "items[0].amount: 100.00 does not match price × quantity − infoDiscountAmount = 90.00;"
-        " expected a difference of at most 0.01",
+        "money as a string",
+        receipt(items=[position(amount="100.02")]),
+        "items[0].amount: '100.02' is a string; expected a JSON number such as 12.34"
+        " (without quotes)",
     ),
     (
         "total differs from the items",
         receipt(total=101, payments=[{"type": "cash", "sum": 101}]),
-        "total: 101.00 does not match the sum of the position amounts 100.00; expected 100.00",
+        "total: 101.00 is above the sum of the position amounts 100.00; expected 100.00 or up to "
+        "1.00 less (rounding)",
     ),
     # --- payments
     (
@@ -296,34 +222,23 @@ CASES: list[tuple[str, object, str]] = [
         {"type": "sell", "items": [position()]},
         "payments: required field is missing",
     ),
-    ("no payment", receipt(payments=[]), "payments: no payment; expected at least one payment"),
     (
-        "too many payments",
-        receipt(payments=[{"type": "cash", "sum": 10}] * 11),
-        "payments: 11 entries; expected at most 10",
+        "no payment",
+        receipt(payments=[]),
+        "payments: 0.00 paid is less than the total 100.00; expected at least 100.00 (the driver "
+        "refuses it as Atol error 66, not fully paid)",
     ),
     (
         "underpaid",
         receipt(payments=[{"type": "cash", "sum": "99.99"}]),
-        "payments: 99.99 paid is less than the total 100.00; expected at least 100.00",
-    ),
-    (
-        "card pays more than the total",
-        receipt(payments=[{"type": "electronically", "sum": 150}]),
-        "payments: non-cash payments of 150.00 exceed the total 100.00;"
-        " expected only cash to exceed the total (change is given in cash)",
-    ),
-    (
-        "card plus cash, card alone too much",
-        receipt(payments=[{"type": "electronically", "sum": 101}, {"type": "cash", "sum": 10}]),
-        "payments: non-cash payments of 101.00 exceed the total 100.00;"
-        " expected only cash to exceed the total (change is given in cash)",
+        "payments[0].sum: '99.99' is a string; expected a JSON number such as 12.34 (without "
+        "quotes)",
     ),
     (
         "payment type",
         receipt(payments=[{"type": "card", "sum": 100}]),
-        "payments[0].type: 'card' is not allowed; expected one of cash, electronically, prepaid,"
-        " credit, other",
+        "payments[0].type: 'card' is not allowed; expected one of cash, electronically, prepaid, "
+        "credit, other or its tag-1031 code",
     ),
     # --- enumerations
     (
@@ -350,11 +265,6 @@ CASES: list[tuple[str, object, str]] = [
         f" expected one of {TAXES}",
     ),
     (
-        "tax type not a string",
-        with_position(tax={"type": 20}),
-        f"items[0].tax.type: expected one of {TAXES}, got a number",
-    ),
-    (
         "taxation type",
         receipt(taxationType="usn"),
         "taxationType: 'usn' is not allowed; expected one of osn, usnIncome, usnIncomeOutcome,"
@@ -369,13 +279,21 @@ CASES: list[tuple[str, object, str]] = [
     (
         "payment method",
         with_position(paymentMethod="full"),
-        "items[0].paymentMethod: 'full' is not allowed; expected one of fullPrepayment,"
-        " prepayment, advance, fullPayment, partialPayment, credit, creditPayment",
+        "items[0].paymentMethod: 'full' is not allowed; expected one of fullPrepayment, "
+        "prepayment, advance, fullPayment, partialPayment, credit, creditPayment or its tag-1214 "
+        "code",
     ),
     (
         "payment object",
         with_position(paymentObject="goods"),
-        f"items[0].paymentObject: 'goods' is not allowed; expected one of {PAYMENT_OBJECTS}",
+        "items[0].paymentObject: 'goods' is not allowed; expected one of commodity, excise, job, "
+        "service, gamblingBet, gamblingPrize, lottery, lotteryPrize, intellectualActivity, "
+        "payment, agentCommission, composite, another, proprietaryLaw, nonOperatingIncome, "
+        "insuranceContributions, otherContributions, merchantTax, resortFee, deposit, "
+        "consumption, soleProprietorCPIContributions, cpiContributions, "
+        "soleProprietorCMIContributions, cmiContributions, csiContributions, casinoPayment, "
+        "fundsIssuance, exciseWithoutMarking, exciseWithMarking, commodityWithoutMarking, "
+        "commodityWithMarking or its tag-1212 code",
     ),
     (
         "unit code",
@@ -447,22 +365,21 @@ CASES: list[tuple[str, object, str]] = [
     (
         "contact neither email nor phone",
         receipt(clientInfo={"emailOrPhone": "ivanov"}),
-        not_a_contact("ivanov"),
+        "clientInfo.emailOrPhone: 'ivanov' is neither an e-mail address nor a phone number; "
+        "expected name@domain or + and the digits with the country code (+79161234567)",
     ),
     (
         "phone without +7",
         receipt(clientInfo={"emailOrPhone": "89161234567"}),
-        not_a_contact("89161234567"),
-    ),
-    (
-        "phone one digit short",
-        receipt(clientInfo={"emailOrPhone": "+7916123456"}),
-        not_a_contact("+7916123456"),
+        "clientInfo.emailOrPhone: '89161234567' is not a phone in the FFD format; expected + and "
+        "the digits with the country code, without spaces or dashes (+79161234567); write "
+        "+79161234567",
     ),
     (
         "email without domain dot",
         receipt(clientInfo={"emailOrPhone": "a@localhost"}),
-        not_a_contact("a@localhost"),
+        "clientInfo.emailOrPhone: 'a@localhost' is neither an e-mail address nor a phone number; "
+        "expected name@domain or + and the digits with the country code (+79161234567)",
     ),
     (
         "contact too long",
@@ -477,14 +394,14 @@ CASES: list[tuple[str, object, str]] = [
     (
         "e-receipt without contact",
         receipt(electronically=True),
-        "clientInfo.emailOrPhone: required when electronically is true;"
-        " expected the buyer's e-mail or +7 phone to send the receipt to",
+        "clientInfo.emailOrPhone: required when electronically is true; expected the buyer's "
+        "e-mail or phone (+ and digits) to send the receipt to",
     ),
     (
         "e-receipt with buyer name only",
         receipt(electronically=True, clientInfo={"name": "Иванов"}),
-        "clientInfo.emailOrPhone: required when electronically is true;"
-        " expected the buyer's e-mail or +7 phone to send the receipt to",
+        "clientInfo.emailOrPhone: required when electronically is true; expected the buyer's "
+        "e-mail or phone (+ and digits) to send the receipt to",
     ),
     (
         "electronically not a bool",
@@ -548,17 +465,12 @@ CASES: list[tuple[str, object, str]] = [
     (
         "cash sum negative",
         {"type": "cashOut", "cashSum": -5},
-        "cashSum: -5 is negative; expected 0 or more",
-    ),
-    (
-        "cash sum 3 decimals",
-        {"type": "cashOut", "cashSum": 1.005},
-        "cashSum: 1.005 has 3 decimal places; expected at most 2",
+        "cashSum: -5.00 is negative; expected 0 or more",
     ),
     (
         "cash sum text",
         {"type": "cashIn", "cashSum": "сто"},
-        "cashSum: 'сто' is not a decimal number; expected digits like 12.34",
+        "cashSum: 'сто' is a string; expected a JSON number such as 12.34 (without quotes)",
     ),
     # --- queries
     (
@@ -582,18 +494,21 @@ def test_case_names_are_unique() -> None:
 def test_all_field_problems_are_reported_together() -> None:
     data = sample_sell()
     data["operator"]["vatin"] = "123654789508"
-    data["items"][0]["price"] = "1500.001"
+    data["items"][0]["price"] = "1500.00"
     data["items"][0]["tax"] = {"type": "vat18"}
     data["payments"][0]["type"] = "card"
-    data["colour"] = "red"
+    data["colour"] = "red"  # ignored, as the driver ignores it
+    data["Total"] = 1500  # a likely typo: refused with the suggestion
     assert problems_of(data) == [
+        "Total: unknown field; did you mean total?"
+        " (other unknown top-level keys are ignored, as the driver ignores them)",
         "operator.vatin: '123654789508' is not a valid INN: its check digit is wrong",
-        "items[0].price: 1500.001 has 3 decimal places; expected at most 2",
+        "items[0].price: '1500.00' is a string; expected a JSON number such as 12.34"
+        " (without quotes)",
         "items[0].tax.type: 'vat18' is obsolete (VAT 18 % was replaced by 20 % on 2019-01-01);"
         f" expected one of {TAXES}",
         "payments[0].type: 'card' is not allowed; expected one of cash, electronically,"
-        " prepaid, credit, other",
-        f"colour: unknown field; expected one of {RECEIPT_FIELDS}",
+        " prepaid, credit, other or its tag-1031 code",
     ]
 
 
@@ -601,30 +516,30 @@ def test_all_receipt_rule_problems_are_reported_together() -> None:
     data = receipt(
         items=[position(amount=99), position(price=10, quantity=1, amount=10)],
         total=120,
-        payments=[{"type": "electronically", "sum": 200}],
+        payments=[{"type": "electronically", "sum": 100}],
         electronically=True,
     )
     assert problems_of(data) == [
-        "items[0].amount: 99.00 does not match price × quantity − infoDiscountAmount = 100.00;"
-        " expected a difference of at most 0.01",
-        "total: 120.00 does not match the sum of the position amounts 109.00; expected 109.00",
-        "payments: non-cash payments of 200.00 exceed the total 120.00;"
-        " expected only cash to exceed the total (change is given in cash)",
+        "total: 120.00 is above the sum of the position amounts 109.00;"
+        " expected 109.00 or up to 1.00 less (rounding)",
+        "payments: 100.00 paid is less than the total 120.00; expected at least 120.00"
+        " (the driver refuses it as Atol error 66, not fully paid)",
         "clientInfo.emailOrPhone: required when electronically is true;"
-        " expected the buyer's e-mail or +7 phone to send the receipt to",
+        " expected the buyer's e-mail or phone (+ and digits) to send the receipt to",
     ]
 
 
 def test_error_text_lists_every_problem() -> None:
     with pytest.raises(TaskValidationError) as caught:
-        parse_task(receipt(payments=[{"type": "card", "sum": "1.001"}]))
+        parse_task(receipt(payments=[{"type": "card", "sum": "1.00"}]))
     error = caught.value
     assert isinstance(error, ValueError)
     assert str(error) == (
         "invalid task (2 problems):\n"
         "  - payments[0].type: 'card' is not allowed; expected one of cash, electronically,"
-        " prepaid, credit, other\n"
-        "  - payments[0].sum: 1.001 has 3 decimal places; expected at most 2"
+        " prepaid, credit, other or its tag-1031 code\n"
+        "  - payments[0].sum: '1.00' is a string; expected a JSON number such as 12.34"
+        " (without quotes)"
     )
 
 
@@ -639,7 +554,7 @@ def test_error_text_for_a_single_problem() -> None:
 def test_braces_in_the_input_are_quoted_verbatim() -> None:
     assert problems_of(receipt(payments=[{"type": "{message}", "sum": 100}])) == [
         "payments[0].type: '{message}' is not allowed; expected one of cash, electronically,"
-        " prepaid, credit, other"
+        " prepaid, credit, other or its tag-1031 code"
     ]
 
 
@@ -668,7 +583,7 @@ def test_valid_contacts_are_accepted(contact: str) -> None:
     assert task.type == "sell"
 
 
-def test_amount_exactly_one_kopeck_off_is_accepted() -> None:
-    for amount in ("100.01", "99.99"):
-        data = receipt(items=[position(amount=amount)], payments=[{"type": "cash", "sum": amount}])
+def test_an_amount_off_price_times_quantity_is_a_discount_or_markup() -> None:
+    for amount in (100.01, 99.99, 50.0, 150.0):
+        data = receipt(items=[position(amount=amount)], payments=[{"type": "cash", "sum": 150}])
         assert parse_task(data).type == "sell"

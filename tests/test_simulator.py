@@ -324,16 +324,23 @@ def test_default_clock_is_moscow_time() -> None:
 @pytest.mark.parametrize(
     ("task", "code", "mentions"),
     [
+        # Issue 11: Atol's codes and texts (the driver's JSON-script messages for 501).
         ({"type": "printFiscalRainbow"}, 501, "printFiscalRainbow"),
-        (receipt(payments=[{"type": "cash", "sum": 1000.0}]), 66, "1000.00"),
+        (receipt(payments=[{"type": "cash", "sum": 1000.0}]), 66, "Чек оплачен не полностью"),
         (receipt(tax="vat33"), 144, "items[0].tax.type"),
-        (receipt(taxationType="flatTax"), 143, "taxationType"),
-        (receipt(total=1499.0), 501, "total"),
+        (receipt(taxationType="flatTax"), 501, 'поля "taxationType" (flatTax)'),
+        (receipt(total=1498.0), 227, "Неверный итог чека"),
+        (receipt(total=1500.01), 227, "Неверный итог чека"),
         (receipt(items=[]), 501, "items"),
-        (receipt(price=10.001), 501, "items[0].price"),
+        (receipt(price="1500"), 501, 'Поле "items[0].price" имеет неверный тип'),
         (receipt(payments=[{"type": "bitcoin", "sum": 1500.0}]), 501, "payments[0].type"),
-        (receipt(payments=[{"type": "electronically", "sum": 2000.0}]), 501, "non-cash"),
-        ({"type": "cashIn", "cashSum": -5}, 501, "cashSum"),
+        (receipt(payments=[{"type": 12, "sum": 1500.0}]), 60, "Неверный вид оплаты"),
+        (
+            receipt(payments=[{"type": "electronically", "sum": 2000.0}]),
+            52,
+            "Сумма не наличных платежей превышает сумму чека",
+        ),
+        ({"type": "cashIn", "cashSum": -5}, 16, "cashSum"),
     ],
 )
 def test_the_register_refuses_bad_tasks_without_changing_state(

@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kassa_appliance.appliance.cli_check import add_check_parser
 from kassa_appliance.appliance.cli_jobs import (
     DAEMON_POLL_SECONDS,
     EXIT_ERROR,
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     print_cmd.add_argument("file", help="path to the task JSON, or - to read standard input")
     _add_wait_options(print_cmd)
     print_cmd.set_defaults(handler=cmd_print)
+    add_check_parser(sub)
 
     status = sub.add_parser("status", help="show configuration, daemon and queue state")
     status.add_argument("--json", action="store_true")

@@ -28,6 +28,25 @@ SERVICE_TASK_TYPES = frozenset(
         "getFnInfo",
         "getFnStatus",
         "getLastFiscalParams",
+        # Integrations' queries and device commands: no fiscal document, nothing that
+        # depends on the receipts ahead of them.
+        "getCashDrawerStatus",
+        "openCashDrawer",
+        "ofdExchangeStatus",
+        "ismExchangeStatus",
+        "getShiftTotals",
+        "getRegistrationInfo",
+        "printLastReceiptCopy",
+        "pingIsm",
+        # The marking-code check runs before the sell that carries the code; the FN keeps
+        # the accepted codes until that receipt, so it may run while earlier receipts wait.
+        # (Not clearMarkingCodeValidationResult: it would empty the table a waiting sell of
+        # marked goods needs.)
+        "beginMarkingCodeValidation",
+        "getMarkingCodeValidationStatus",
+        "acceptMarkingCode",
+        "declineMarkingCode",
+        "cancelMarkingCodeValidation",
     }
 )
 

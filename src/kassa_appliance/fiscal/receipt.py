@@ -1,30 +1,31 @@
-"""Typed, validated Atol JSON tasks (atol-notes §1.2–1.5).
+"""Typed, validated Atol JSON tasks (atol-notes §1.2–1.5), exactly as strict as the driver.
 
 Every task the appliance runs passes :func:`parse_task` before it reaches a register, so a
-bad receipt is refused with a precise message instead of an Atol error code (or, worse, a
-wrong fiscal document). Field names are exactly Atol's, so ``to_driver_json(parse_task(x))``
-is the same task with money normalised.
+bad receipt is refused with a precise message instead of an Atol error code, and a receipt
+the driver would take is never refused. The rules follow the driver's own JSON-task scripts
+(DTO10, public copy AlexanderYekat/atolexamplesjson: ``myscripts_validators.js``,
+``myscripts_base_receipt.js``, ``myscripts_base_correction.js``); README "Which receipts are
+accepted" lists them with their sources. ``to_driver_json(parse_task(x))`` is the task in
+the normalised form every driver version takes: money rounded to kopecks, enumerations as
+their names, ignored empty strings and unknown top-level keys left out.
 
 Deliberate choices:
 
-* **Unknown fields are refused** (``extra="forbid"``) on every model: a typo such as
-  ``"prise"`` would otherwise be dropped silently and the register would print a receipt
-  without the intended value. Atol fields we do not validate but that a legitimate task may
-  carry (``companyInfo``, ``agentInfo``, ``supplierInfo``, ``imcParams``, ``industryInfo``,
-  ...) are declared as opaque pass-through values, so they are accepted and forwarded
-  unchanged; anything else needs a line here first.
-* **Money is Decimal** from parsing to :func:`to_driver_json`. JSON numbers are converted
-  through their shortest repr (``0.1`` → ``Decimal("0.1")``), never by binary arithmetic;
-  sums are exact. Only the driver JSON carries floats, as the driver wants numbers.
-* Cross-field rules (amount = price × quantity − discount, totals, payments, e-receipt
-  contact) run after the fields themselves are valid; a task with field errors reports
-  those first.
+* **Unknown top-level keys are ignored** as the driver ignores them (``timestamp``,
+  ``external_id``, ``zn`` from 1C-Bitrix), except a likely typo of a field, refused with the
+  suggestion, and a driver field the appliance cannot pass on (:mod:`.receipt_fields`).
+  Inside a task unknown keys stay refused (a nested typo would silently drop a requisite).
+* **Money is Decimal** from parsing to :func:`to_driver_json`, rounded half up on the exact
+  binary value as the driver's ``toFixed(2)`` does (``436.79999999999995`` → 436.80).
+* **A position's amount is what the buyer pays**: it may differ from price × quantity (the
+  register books the difference as a discount or markup); ``infoDiscountAmount`` is printed
+  information only. The receipt ``total`` may be below the sum of the amounts by less than
+  one rouble (the receipt-level rounding of kopecks); there is no fixed position count,
+  only the driver's document size limit (:mod:`.receipt_size`).
 
-This module owns the tasks (receipts, corrections, shift, cash and query tasks), the
-cross-field receipt rules and the public API (:func:`parse_task`, :func:`to_driver_json`,
-:func:`is_fiscal`). The models of a receipt's parts (positions, text and barcode items,
-payments, taxes, operator, buyer) and the validated field types are in
-:mod:`kassa_appliance.fiscal.receipt_items`; the public ones are re-exported here.
+This module owns the tasks, the cross-field receipt rules and the public API
+(:func:`parse_task`, :func:`to_driver_json`, :func:`is_fiscal`). The parts of a receipt are
+in :mod:`.receipt_items` and :mod:`.receipt_parts`; the public ones are re-exported here.
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ from pydantic_core import PydanticCustomError
 from kassa_appliance.fiscal.receipt_errors import (
     RULES_ERROR_TYPE,
     TaskValidationError,
+    models_by_tag,
     problems_from,
     union_tags,
 )
+from kassa_appliance.fiscal.receipt_fields import split_top_level
 from kassa_appliance.fiscal.receipt_items import (
     Alignment,
     AtolModel,
@@ -76,18 +79,31 @@ from kassa_appliance.fiscal.receipt_items import (
 from kassa_appliance.fiscal.receipt_limits import (
     MAX_ADDRESS_LENGTH,
     MAX_CORRECTION_BASE_NUMBER_LENGTH,
-    MAX_ITEMS,
     MAX_MACHINE_NUMBER_LENGTH,
-    MAX_PAYMENTS,
-    MAX_POSITIONS,
+)
+from kassa_appliance.fiscal.receipt_parts import (
+    AgentInfo,
+    CompanyInfo,
+    CustomParameter,
+    IndustryInfo,
+    OperationInfo,
+    SupplierInfo,
 )
 from kassa_appliance.fiscal.receipt_rules import json_kind, one_of, shown
+from kassa_appliance.fiscal.receipt_service_tasks import ServiceTask
+from kassa_appliance.fiscal.receipt_size import size_problem
+from kassa_appliance.fiscal.receipt_totals import (
+    TOTAL_ROUNDING_LIMIT,
+    payment_problems,
+    position_problems,
+    total_problems,
+)
 from kassa_appliance.inputs import InputRejected, check_value
 from kassa_appliance.registers.base import FISCAL_TASK_TYPES
 
 __all__ = [
-    "AMOUNT_TOLERANCE",
     "TASK_TYPES",
+    "TOTAL_ROUNDING_LIMIT",
     "Alignment",
     "BarcodeItem",
     "BarcodeType",
@@ -133,49 +149,12 @@ __all__ = [
 # --- receipt rules ---------------------------------------------------------------------------
 
 _ZERO = Decimal("0.00")
-AMOUNT_TOLERANCE = Decimal("0.01")
-"""How far a position's ``amount`` may be from price × quantity − discount (rounding)."""
-
-
-def _position_problems(items: list[Position | TextItem | BarcodeItem]) -> list[str]:
-    problems: list[str] = []
-    positions = [(i, item) for i, item in enumerate(items) if isinstance(item, Position)]
-    if not positions:
-        problems.append("items: no position; expected at least one item of type position")
-    if len(positions) > MAX_POSITIONS:
-        problems.append(
-            f"items: {len(positions)} positions; expected at most {MAX_POSITIONS} per receipt"
-        )
-    for index, position in positions:
-        discount = position.infoDiscountAmount or _ZERO
-        expected = position.price * position.quantity - discount
-        if abs(position.amount - expected) > AMOUNT_TOLERANCE:
-            problems.append(
-                f"items[{index}].amount: {position.amount} does not match"
-                f" price × quantity − infoDiscountAmount = {expected};"
-                f" expected a difference of at most {AMOUNT_TOLERANCE}"
-            )
-    return problems
-
-
-def _payment_problems(payments: list[Payment], total: Decimal) -> list[str]:
-    if not payments:
-        return ["payments: no payment; expected at least one payment"]
-    paid = sum((p.sum for p in payments), _ZERO)
-    non_cash = sum((p.sum for p in payments if p.type != "cash"), _ZERO)
-    if non_cash > total:
-        return [
-            f"payments: non-cash payments of {non_cash} exceed the total {total};"
-            " expected only cash to exceed the total (change is given in cash)"
-        ]
-    if paid < total:
-        return [f"payments: {paid} paid is less than the total {total}; expected at least {total}"]
-    return []
 
 
 class _ReceiptBase(AtolModel):
     """Fields shared by receipts and correction receipts (atol-notes §1.3)."""
 
+    empty_ignored = frozenset({"taxationType", "paymentsPlace", "paymentsAddress", "machineNumber"})
     type: str
     """Narrowed to the receipt kinds by each subclass (declared here to come first)."""
     taxationType: TaxationType | None = None
@@ -186,22 +165,26 @@ class _ReceiptBase(AtolModel):
     paymentsPlace: Annotated[str, text_rule(MAX_ADDRESS_LENGTH)] | None = None
     paymentsAddress: Annotated[str, text_rule(MAX_ADDRESS_LENGTH)] | None = None
     machineNumber: Annotated[str, text_rule(MAX_MACHINE_NUMBER_LENGTH)] | None = None
-    items: Annotated[list[Item], Field(max_length=MAX_ITEMS)]
-    payments: Annotated[list[Payment], Field(max_length=MAX_PAYMENTS)]
+    items: list[Item] | None = None
+    """Required except in an FFD 1.05 correction (see :class:`CorrectionTask`)."""
+    payments: list[Payment]
     taxes: list[ReceiptTax] | None = None
     total: Money | None = None
-    """Given: must equal the sum of position amounts. Absent: set to that sum."""
+    """Given: at most :data:`TOTAL_ROUNDING_LIMIT` below the sum of the amounts. Absent: that
+    sum."""
     preItems: list[NonFiscalItem] | None = None
     postItems: list[NonFiscalItem] | None = None
-    # Forwarded as given:
-    companyInfo: JsonObject | None = None
-    agentInfo: JsonObject | None = None
-    supplierInfo: JsonObject | None = None
+    companyInfo: CompanyInfo | None = None
+    agentInfo: AgentInfo | None = None
+    supplierInfo: SupplierInfo | None = None
+    operationInfo: OperationInfo | None = None
+    industryInfo: list[IndustryInfo] | None = None
+    customParameters: list[CustomParameter] | None = None
     validateMarkingCodes: bool | None = None
 
     @property
     def positions(self) -> list[Position]:
-        return [item for item in self.items if isinstance(item, Position)]
+        return [item for item in self.items or [] if isinstance(item, Position)]
 
     @property
     def items_total(self) -> Decimal:
@@ -214,22 +197,32 @@ class _ReceiptBase(AtolModel):
         paid = sum((p.sum for p in self.payments), _ZERO)
         return max(paid - total, _ZERO)
 
+    def _items_required(self) -> bool:
+        return True
+
     @model_validator(mode="after")
     def _check_receipt(self) -> _ReceiptBase:
-        problems = _position_problems(self.items)
-        items_total = self.items_total
-        if self.total is not None and self.total != items_total:
-            problems.append(
-                f"total: {self.total} does not match the sum of the position amounts"
-                f" {items_total}; expected {items_total}"
+        problems: list[str] = []
+        if self.items is None:
+            if self._items_required():
+                problems.append("items: required field is missing; expected a list of items")
+            total = (
+                self.total if self.total is not None else sum((p.sum for p in self.payments), _ZERO)
             )
-        total = self.total if self.total is not None else items_total
-        problems += _payment_problems(self.payments, total)
+        else:
+            problems += position_problems(self.items)
+            problems += total_problems(self.total, self.items_total)
+            total = self.total if self.total is not None else self.items_total
+            problems += payment_problems(self.payments, total)
         if self.electronically and not (self.clientInfo and self.clientInfo.emailOrPhone):
             problems.append(
                 "clientInfo.emailOrPhone: required when electronically is true;"
-                " expected the buyer's e-mail or +7 phone to send the receipt to"
+                " expected the buyer's e-mail or phone (+ and digits) to send the receipt to"
             )
+        if not problems and self.items is not None:
+            too_large = size_problem(self.model_dump(exclude_none=True))
+            if too_large:
+                problems.append(too_large)
         if problems:
             raise PydanticCustomError(RULES_ERROR_TYPE, "receipt rules", {"problems": problems})
         self.total = total
@@ -246,7 +239,9 @@ class ReceiptTask(_ReceiptBase):
 
 
 class CorrectionTask(_ReceiptBase):
-    """Correction receipts (FFD 1.2: items and payments like a normal receipt)."""
+    """Correction receipts. FFD 1.2: items and payments like a normal receipt. FFD 1.05
+    style (registers still on 1.05): no items, the sums in ``payments`` and ``taxes`` and
+    the reason in ``correctionBaseName`` (the driver's validateOldCorrection)."""
 
     type: Literal["sellCorrection", "sellReturnCorrection", "buyCorrection", "buyReturnCorrection"]
     correctionType: CorrectionType
@@ -256,6 +251,9 @@ class CorrectionTask(_ReceiptBase):
     ) = None
     correctionBaseName: Annotated[str, text_rule(MAX_ADDRESS_LENGTH)] | None = None
     """FFD 1.05 only."""
+
+    def _items_required(self) -> bool:
+        return False
 
 
 class ShiftTask(AtolModel):
@@ -295,13 +293,27 @@ class LastFiscalParamsTask(AtolModel):
 
 
 Task = Annotated[
-    ReceiptTask | CorrectionTask | ShiftTask | CashTask | QueryTask | LastFiscalParamsTask,
+    ReceiptTask
+    | CorrectionTask
+    | ShiftTask
+    | CashTask
+    | QueryTask
+    | LastFiscalParamsTask
+    | ServiceTask,
     Field(discriminator="type"),
 ]
 TASK_TYPES: tuple[str, ...] = tuple(union_tags(Task))
 
+_MODELS = models_by_tag(Task)
+
 _TASK_ADAPTER: TypeAdapter[
-    ReceiptTask | CorrectionTask | ShiftTask | CashTask | QueryTask | LastFiscalParamsTask
+    ReceiptTask
+    | CorrectionTask
+    | ShiftTask
+    | CashTask
+    | QueryTask
+    | LastFiscalParamsTask
+    | ServiceTask
 ] = TypeAdapter(Task)
 
 
@@ -332,10 +344,15 @@ def parse_task(data: object) -> Task:
         raise TaskValidationError(
             [f"type: {shown(task_type)} is not a supported task type; expected one of {supported}"]
         )
+    model = _MODELS[task_type]
+    kept, problems = split_top_level(data, model.model_fields)
     try:
-        return _TASK_ADAPTER.validate_python(data)
+        task = _TASK_ADAPTER.validate_python(kept)
     except ValidationError as error:
-        raise TaskValidationError(problems_from(error, Task)) from None
+        raise TaskValidationError(problems + problems_from(error, Task)) from None
+    if problems:
+        raise TaskValidationError(problems)
+    return task
 
 
 def _jsonable(value: Any) -> Any:
@@ -349,10 +366,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def to_driver_json(task: Task) -> dict[str, Any]:
-    """The task as the driver takes it: Atol field names, no null fields, money as numbers.
+    """The task as the driver takes it, normalised: Atol field names, no null fields and no
+    ignored empty strings, enumerations as names, money as numbers rounded to kopecks.
 
-    Floats are exact here: every Decimal has ≤ 2 (money) or 3 (quantity) decimals and is
-    bounded (receipt_rules.MAX_MONEY), so ``Decimal(str(f))`` gives the same value back.
+    Floats are exact here: every Decimal has ≤ 2 (money) or 6 (quantity) decimals and is
+    bounded (receipt_limits.MAX_MONEY), so ``Decimal(str(f))`` gives the same value back.
     """
     result: dict[str, Any] = _jsonable(task.model_dump(exclude_none=True))
     return result

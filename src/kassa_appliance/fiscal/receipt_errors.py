@@ -22,6 +22,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from kassa_appliance.fiscal.receipt_fields import (
+    UNSUPPORTED_FIELDS,
+    UNSUPPORTED_ITEM_TYPES,
+    likely_field,
+    unsupported_message,
+)
 from kassa_appliance.fiscal.receipt_rules import json_kind, one_of, shown
 from kassa_appliance.inputs import format_location, shorten
 
@@ -38,6 +44,8 @@ MAX_PROBLEMS_SHOWN = 20
 _MISSING_HINTS = {
     "correctionType": "expected self or instruction",
     "correctionBaseDate": "expected a date as yyyy.mm.dd",
+    "imc": "expected the marking code (base64) when imcParams is given",
+    "value": "expected the text of the requisite",
 }
 
 
@@ -107,6 +115,11 @@ def union_tags(annotation: Any) -> list[str]:
     return [tag for model in _models(annotation) for tag in tags_of(model)]
 
 
+def models_by_tag(annotation: Any) -> dict[str, type[BaseModel]]:
+    """The model of each discriminator tag of a union (``{"sell": ReceiptTask, ...}``)."""
+    return {tag: model for model in _models(annotation) for tag in tags_of(model)}
+
+
 def walk(root: Any, loc: Sequence[str | int]) -> tuple[list[str | int], Any]:
     """Follow ``loc`` from the ``root`` annotation. Returns the location without
     discriminator tags and the annotation found at its end (``None`` if it left the tree)."""
@@ -152,9 +165,14 @@ def _convert(error: Any, root: Any) -> list[str]:
     if kind == "extra_forbidden":
         _, parent = walk(root, error["loc"][:-1])
         models = _models(parent)
+        name = str(path[-1]) if path else ""
+        if name in UNSUPPORTED_FIELDS:
+            return [unsupported_message(where, name, UNSUPPORTED_FIELDS[name])]
         if len(models) == 1:
-            allowed = one_of(list(models[0].model_fields))
-            return [f"{where}: unknown field; expected one of {allowed}"]
+            fields = list(models[0].model_fields)
+            suggestion = likely_field(name, fields)
+            hint = f" did you mean {suggestion}?" if suggestion else ""
+            return [f"{where}: unknown field;{hint} expected one of {one_of(fields)}"]
         return [f"{where}: unknown field"]
     if kind in ("union_tag_not_found", "union_tag_invalid"):
         expected = one_of(union_tags(annotation))
@@ -164,6 +182,8 @@ def _convert(error: Any, root: Any) -> list[str]:
         tag = value.get("type") if isinstance(value, dict) else error["ctx"]["tag"]
         if not isinstance(tag, str):
             return [f"{type_path}: expected one of {expected}, got {json_kind(tag)}"]
+        if tag in UNSUPPORTED_ITEM_TYPES:
+            return [unsupported_message(type_path, tag, UNSUPPORTED_ITEM_TYPES[tag])]
         return [f"{type_path}: {shown(tag)} is not allowed; expected one of {expected}"]
     if kind in ("model_attributes_type", "model_type", "dict_type"):
         return [f"{where}: expected an object, got {json_kind(value)}"]
@@ -173,6 +193,8 @@ def _convert(error: Any, root: Any) -> list[str]:
         return [f"{where}: expected a string, got {json_kind(value)}"]
     if kind in ("bool_type", "bool_parsing"):
         return [f"{where}: expected true or false, got {json_kind(value)}"]
+    if kind in ("float_type", "decimal_type"):
+        return [f"{where}: expected a number, got {json_kind(value)}"]
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return [f"{where}: expected an integer, got {json_kind(value)}"]
     if kind == "too_long":

@@ -10,28 +10,28 @@ public names.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator
-from pydantic_core import PydanticCustomError
+from pydantic import Field
 
+from kassa_appliance.fiscal.receipt_base import AtolModel, choice_rule, text_rule, value_rule
 from kassa_appliance.fiscal.receipt_enums import (
     ALIGNMENTS,
     BARCODE_TYPES,
     CORRECTION_TYPES,
-    OBSOLETE_TAX_TYPES,
     OBSOLETE_TAXATION_TYPES,
+    PAYMENT_METHOD_CODES,
     PAYMENT_METHODS,
+    PAYMENT_OBJECT_ALIASES,
+    PAYMENT_OBJECT_CODES,
     PAYMENT_OBJECTS,
+    PAYMENT_TYPE_CODES,
     PAYMENT_TYPES,
-    TAX_TYPES,
     TAXATION_TYPES,
     WRAP_MODES,
 )
-from kassa_appliance.fiscal.receipt_errors import VALUE_ERROR_TYPE
 from kassa_appliance.fiscal.receipt_limits import (
     MAX_ADDRESS_LENGTH,
     MAX_BARCODE_LENGTH,
@@ -40,17 +40,30 @@ from kassa_appliance.fiscal.receipt_limits import (
     MAX_OPERATOR_NAME_LENGTH,
     MAX_TEXT_LENGTH,
 )
+from kassa_appliance.fiscal.receipt_parts import (
+    AdditionalAttributeItem,
+    AgentInfo,
+    CustomParameter,
+    ImcParams,
+    IndustryInfo,
+    MarkingCode,
+    NomenclatureValue,
+    ProductCodes,
+    SupplierInfo,
+    UserAttributeItem,
+)
 from kassa_appliance.fiscal.receipt_rules import (
-    RuleError,
-    check_choice,
     check_date,
-    check_email_or_phone,
     check_inn,
-    check_text,
     parse_measurement_unit,
     parse_money,
     parse_positive_money,
     parse_quantity,
+)
+from kassa_appliance.fiscal.receipt_values import (
+    check_email_or_phone,
+    parse_coded_choice,
+    parse_tax_type,
 )
 
 __all__ = [
@@ -89,37 +102,38 @@ __all__ = [
 ]
 
 
-def value_rule(check: Callable[[object], Any]) -> PlainValidator:
-    """A pydantic validator running one of our value checks with our message."""
-
-    def validate(value: object) -> Any:
-        try:
-            return check(value)
-        except RuleError as error:
-            raise PydanticCustomError(VALUE_ERROR_TYPE, str(error)) from None
-
-    return PlainValidator(validate)
-
-
-def choice_rule(allowed: tuple[str, ...], obsolete: dict[str, str] | None = None) -> PlainValidator:
-    return value_rule(partial(check_choice, allowed=allowed, obsolete=obsolete))
-
-
-def text_rule(max_length: int, *, allow_empty: bool = False) -> PlainValidator:
-    return value_rule(partial(check_text, max_length=max_length, allow_empty=allow_empty))
-
-
 Money = Annotated[Decimal, value_rule(parse_money)]
 PositiveMoney = Annotated[Decimal, value_rule(parse_positive_money)]
 Quantity = Annotated[Decimal, value_rule(parse_quantity)]
 Inn = Annotated[str, value_rule(check_inn)]
 EmailOrPhone = Annotated[str, value_rule(check_email_or_phone)]
 MeasurementUnit = Annotated[str | int, value_rule(parse_measurement_unit)]
-TaxType = Annotated[str, choice_rule(TAX_TYPES, OBSOLETE_TAX_TYPES)]
+TaxType = Annotated[str, value_rule(parse_tax_type)]
 TaxationType = Annotated[str, choice_rule(TAXATION_TYPES, OBSOLETE_TAXATION_TYPES)]
-PaymentType = Annotated[str, choice_rule(PAYMENT_TYPES)]
-PaymentMethod = Annotated[str, choice_rule(PAYMENT_METHODS)]
-PaymentObject = Annotated[str, choice_rule(PAYMENT_OBJECTS)]
+PaymentType = Annotated[
+    str,
+    value_rule(
+        partial(parse_coded_choice, names=PAYMENT_TYPES, codes=PAYMENT_TYPE_CODES, tag=1031)
+    ),
+]
+PaymentMethod = Annotated[
+    str,
+    value_rule(
+        partial(parse_coded_choice, names=PAYMENT_METHODS, codes=PAYMENT_METHOD_CODES, tag=1214)
+    ),
+]
+PaymentObject = Annotated[
+    str,
+    value_rule(
+        partial(
+            parse_coded_choice,
+            names=PAYMENT_OBJECTS,
+            codes=PAYMENT_OBJECT_CODES,
+            aliases=PAYMENT_OBJECT_ALIASES,
+            tag=1212,
+        )
+    ),
+]
 CorrectionType = Annotated[str, choice_rule(CORRECTION_TYPES)]
 Alignment = Annotated[str, choice_rule(ALIGNMENTS)]
 WrapMode = Annotated[str, choice_rule(WRAP_MODES)]
@@ -130,23 +144,33 @@ JsonObject = dict[str, Any]
 """An Atol sub-object we forward without validating it (see :mod:`.receipt`'s docstring)."""
 
 
-class AtolModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # --- parts of a receipt ----------------------------------------------------------------------
 
 
 class Operator(AtolModel):
-    """The cashier (tags 1021/1203)."""
+    """The cashier (tags 1021/1203). An empty name makes the driver skip the cashier."""
 
-    name: Annotated[str, text_rule(MAX_OPERATOR_NAME_LENGTH)]
+    empty_ignored = frozenset({"vatin"})
+    name: Annotated[str, text_rule(MAX_OPERATOR_NAME_LENGTH, allow_empty=True)]
     vatin: Inn | None = None
 
 
 class ClientInfo(AtolModel):
-    """The buyer: contact for the e-receipt (1008) and FFD 1.2 buyer data (1256 group)."""
+    """The buyer: contact for the e-receipt (1008) and FFD 1.2 buyer data (1256 group).
+    The driver ignores every empty value here (``IGNORE_IF_EMPTY``)."""
 
+    empty_ignored = frozenset(
+        {
+            "emailOrPhone",
+            "name",
+            "vatin",
+            "birthDate",
+            "citizenship",
+            "identityDocumentCode",
+            "identityDocumentData",
+            "address",
+        }
+    )
     emailOrPhone: EmailOrPhone | None = None
     name: Annotated[str, text_rule(MAX_CLIENT_NAME_LENGTH)] | None = None
     vatin: Inn | None = None
@@ -172,39 +196,47 @@ class ReceiptTax(AtolModel):
 
 
 class Position(AtolModel):
-    """A fiscal line of the receipt (tag 1059)."""
+    """A fiscal line of the receipt (tag 1059), as the driver's validatePositionItem takes it."""
 
+    empty_ignored = frozenset(
+        {"paymentMethod", "paymentObject", "countryCode", "customsDeclaration"}
+    )
     type: Literal["position"]
     name: Annotated[str, text_rule(MAX_NAME_LENGTH)]
     price: Money
     quantity: Quantity
     amount: Money
-    """price × quantity − infoDiscountAmount, checked to ±0.01 by the receipt."""
+    """What the buyer pays for the line. It may differ from price × quantity: the register
+    takes the difference as a discount or a markup (DTO10 guide, POSITION_SUM)."""
     tax: Tax
     infoDiscountAmount: Money | None = None
+    """Printed as information only; not a term of any equation."""
     department: Annotated[int, Field(ge=0)] | None = None
     piece: bool | None = None
     measurementUnit: MeasurementUnit | None = None
     paymentMethod: PaymentMethod | None = None
     paymentObject: PaymentObject | None = None
-    # Forwarded as given (marking, agents, industry data):
-    nomenclatureCode: str | None = None
-    imcParams: JsonObject | None = None
-    industryInfo: list[JsonObject] | None = None
-    agentInfo: JsonObject | None = None
-    supplierInfo: JsonObject | None = None
+    nomenclatureCode: NomenclatureValue | None = None
+    markingCode: MarkingCode | None = None
+    imcParams: ImcParams | None = None
+    productCodes: ProductCodes | None = None
+    industryInfo: list[IndustryInfo] | None = None
+    agentInfo: AgentInfo | None = None
+    supplierInfo: SupplierInfo | None = None
     additionalAttribute: str | None = None
     additionalAttributePrint: bool | None = None
     exciseSum: Money | None = None
     countryCode: str | None = None
     customsDeclaration: str | None = None
+    customParameters: list[CustomParameter] | None = None
 
 
 class TextItem(AtolModel):
     """A non-fiscal text line printed within the receipt."""
 
+    empty_ignored = frozenset({"alignment", "wrap"})
     type: Literal["text"]
-    text: Annotated[str, text_rule(MAX_TEXT_LENGTH, allow_empty=True)]
+    text: Annotated[str, text_rule(MAX_TEXT_LENGTH, allow_empty=True)] | None = None
     alignment: Alignment | None = None
     wrap: WrapMode | None = None
     font: Annotated[int, Field(ge=0)] | None = None
@@ -216,6 +248,7 @@ class TextItem(AtolModel):
 class BarcodeItem(AtolModel):
     """A barcode or QR code printed within the receipt."""
 
+    empty_ignored = frozenset({"alignment"})
     type: Literal["barcode"]
     barcode: Annotated[str, text_rule(MAX_BARCODE_LENGTH)]
     barcodeType: BarcodeType
@@ -223,12 +256,19 @@ class BarcodeItem(AtolModel):
     scale: Annotated[int, Field(ge=1)] | None = None
     height: Annotated[int, Field(ge=1)] | None = None
     printText: bool | None = None
+    storeInJournal: bool | None = None
 
 
-Item = Annotated[Position | TextItem | BarcodeItem, Field(discriminator="type")]
+Item = Annotated[
+    Position | TextItem | BarcodeItem | UserAttributeItem | AdditionalAttributeItem,
+    Field(discriminator="type"),
+]
 NonFiscalItem = Annotated[TextItem | BarcodeItem, Field(discriminator="type")]
 
 
 class Payment(AtolModel):
+    """A payment: type by name or code (0–9), sum, and lines printed with it."""
+
     type: PaymentType
     sum: Money
+    printItems: list[NonFiscalItem] | None = None

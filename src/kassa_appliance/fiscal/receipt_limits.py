@@ -1,6 +1,6 @@
 """How much an Atol receipt task may hold: counts, text lengths, decimals and magnitudes.
 
-Owns the ``MAX_*`` limits (positions, items, payments, the FFD field lengths), the decimal
+Owns the ``MAX_*`` limits (the fiscal document size, the FFD field lengths), the decimal
 places of money and quantities and their upper bounds. The checks that enforce them are in
 :mod:`kassa_appliance.fiscal.receipt_rules` (which re-exports these names) and the models in
 :mod:`kassa_appliance.fiscal.receipt_items`.
@@ -16,13 +16,11 @@ __all__ = [
     "MAX_CLIENT_NAME_LENGTH",
     "MAX_CONTACT_LENGTH",
     "MAX_CORRECTION_BASE_NUMBER_LENGTH",
-    "MAX_ITEMS",
+    "MAX_DOCUMENT_BYTES",
     "MAX_MACHINE_NUMBER_LENGTH",
     "MAX_MONEY",
     "MAX_NAME_LENGTH",
     "MAX_OPERATOR_NAME_LENGTH",
-    "MAX_PAYMENTS",
-    "MAX_POSITIONS",
     "MAX_QUANTITY",
     "MAX_TEXT_LENGTH",
     "MAX_UNIT_LENGTH",
@@ -30,22 +28,12 @@ __all__ = [
     "QUANTITY_PLACES",
 ]
 
-MAX_POSITIONS = 100
-"""Positions (``type: "position"`` items) per receipt.
-
-Each position becomes a tag-1059 structure in the fiscal document (name up to 128 bytes in
-cp866 plus price, quantity, sum, VAT, unit, method and object: up to ~300 bytes). The FN
-caps the size of one fiscal document, and the register has to print every line while the
-receipt is open; 100 positions keeps a receipt far below both limits and well inside one
-paper roll, and no Bitrix24 order we expect comes close. Split bigger orders."""
-
-MAX_ITEMS = 200
-"""All items (positions plus non-fiscal text/barcode lines) in one receipt: the same paper
-and print-time budget as :data:`MAX_POSITIONS`, leaving room for a text line per position."""
-
-MAX_PAYMENTS = 10
-"""Payment entries per receipt. Atol knows five payment types; ten leaves room for split
-payments of one type while keeping a malformed task from growing without bound."""
+MAX_DOCUMENT_BYTES = 32768
+"""The driver's limit on one receipt as a fiscal document: ``getMaxSize()`` in the driver's
+receipt script (AlexanderYekat/atolexamplesjson, myscripts_base_receipt.js), which refuses a
+task whose estimated size exceeds it ("Размер чека: N байт. Допустимый размер чека не более
+32768 байт"). The estimate is :mod:`kassa_appliance.fiscal.receipt_size`. There is no fixed
+number of positions: it is how many fit."""
 
 MAX_NAME_LENGTH = 128
 """Position name, FFD tag 1030 (128 characters)."""
@@ -69,10 +57,12 @@ MAX_BARCODE_LENGTH = 1024
 """Sanity cap for a printed barcode's content (a QR code holds at most ~3 KB anyway)."""
 
 MONEY_PLACES = 2
-QUANTITY_PLACES = 3
+QUANTITY_PLACES = 6
+"""The driver encodes a quantity with up to 6 decimals (its size estimate divides it by 10⁶,
+myscripts_base_receipt.js ``getFloatNumSize``); finer values are rounded, as it rounds them."""
 MAX_MONEY = Decimal("9999999999.99")
 """Upper bound for any sum. Besides being far above any real receipt, it keeps every money
 value at ≤ 12 significant digits, so the float that goes to the driver converts back to the
 same Decimal exactly (floats round-trip up to 15 significant digits)."""
-MAX_QUANTITY = Decimal("9999999.999")
-"""Upper bound for a quantity; ≤ 10 significant digits, exact as a float for the same reason."""
+MAX_QUANTITY = Decimal("99999.999999")
+"""Upper bound for a quantity; ≤ 11 significant digits, exact as a float for the same reason."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from kassa_appliance.fiscal.receipt_enums import (
     ALIGNMENTS,
@@ -39,13 +39,10 @@ from kassa_appliance.fiscal.receipt_limits import (
     MAX_CLIENT_NAME_LENGTH,
     MAX_CONTACT_LENGTH,
     MAX_CORRECTION_BASE_NUMBER_LENGTH,
-    MAX_ITEMS,
     MAX_MACHINE_NUMBER_LENGTH,
     MAX_MONEY,
     MAX_NAME_LENGTH,
     MAX_OPERATOR_NAME_LENGTH,
-    MAX_PAYMENTS,
-    MAX_POSITIONS,
     MAX_QUANTITY,
     MAX_TEXT_LENGTH,
     MAX_UNIT_LENGTH,
@@ -63,13 +60,10 @@ __all__ = [
     "MAX_CLIENT_NAME_LENGTH",
     "MAX_CONTACT_LENGTH",
     "MAX_CORRECTION_BASE_NUMBER_LENGTH",
-    "MAX_ITEMS",
     "MAX_MACHINE_NUMBER_LENGTH",
     "MAX_MONEY",
     "MAX_NAME_LENGTH",
     "MAX_OPERATOR_NAME_LENGTH",
-    "MAX_PAYMENTS",
-    "MAX_POSITIONS",
     "MAX_QUANTITY",
     "MAX_TEXT_LENGTH",
     "MAX_UNIT_LENGTH",
@@ -88,18 +82,19 @@ __all__ = [
     "RuleError",
     "check_choice",
     "check_date",
-    "check_email_or_phone",
     "check_inn",
     "check_text",
     "decimal_places",
     "inn_checksum_ok",
     "json_kind",
+    "json_number",
     "one_of",
     "parse_decimal",
     "parse_measurement_unit",
     "parse_money",
     "parse_positive_money",
     "parse_quantity",
+    "round_like_driver",
     "shown",
 ]
 
@@ -219,21 +214,40 @@ def decimal_places(value: Decimal) -> int:
     return max(0, -exponent - trailing_zeros)
 
 
-def _check_places(value: Decimal, places: int) -> None:
-    found = decimal_places(value)
-    if found > places:
-        raise RuleError(f"{shown(value)} has {found} decimal places; expected at most {places}")
+def json_number(value: object) -> Decimal:
+    """A JSON number as the driver reads it: ``mustNumber`` refuses strings (atolexamplesjson
+    myscripts_validators.js), so ``"100.00"`` is refused; the *exact* binary value of a float
+    is kept (``Decimal(436.79999999999995)``) so that rounding matches the driver's."""
+    if isinstance(value, str):
+        raise RuleError(
+            f"{shown(value)} is a string; expected a JSON number such as 12.34 (without quotes)"
+        )
+    if isinstance(value, float) and math.isfinite(value):
+        return Decimal(value)
+    return parse_decimal(value)
+
+
+def round_like_driver(value: Decimal, places: int) -> Decimal:
+    """Round half up on the exact value, as JavaScript's ``toFixed`` in the driver's scripts
+    (``total += Number(amount.toFixed(2))``) and the register's kopeck arithmetic do."""
+    if abs(value) >= _ROUNDING_BOUND:
+        return value  # far above any limit: left as it is, to be refused as too large
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+_ROUNDING_BOUND = Decimal(10) ** 18
+"""Beyond this, quantizing would exceed the decimal context; no limit comes close."""
 
 
 def parse_money(value: object) -> Decimal:
-    """A non-negative sum of money with at most 2 decimals, returned with exactly 2."""
-    amount = parse_decimal(value)
-    _check_places(amount, MONEY_PLACES)
+    """A non-negative sum of money, rounded to kopecks as the driver rounds it: binary-float
+    noise from JavaScript clients (``436.79999999999995``) becomes ``436.80``."""
+    amount = round_like_driver(json_number(value), MONEY_PLACES)
     if amount < 0:
         raise RuleError(f"{shown(amount)} is negative; expected 0 or more")
     if amount > MAX_MONEY:
         raise RuleError(f"{shown(amount)} is too large; expected at most {MAX_MONEY}")
-    return amount.quantize(Decimal("0.01"))
+    return amount
 
 
 def parse_positive_money(value: object) -> Decimal:
@@ -245,14 +259,19 @@ def parse_positive_money(value: object) -> Decimal:
 
 
 def parse_quantity(value: object) -> Decimal:
-    """A quantity above zero with at most 3 decimals."""
-    quantity = parse_decimal(value)
-    _check_places(quantity, QUANTITY_PLACES)
-    if quantity <= 0:
-        raise RuleError(f"{shown(quantity)} is not positive; expected a quantity greater than 0")
+    """A quantity above zero, rounded to the driver's :data:`QUANTITY_PLACES` decimals."""
+    exact = json_number(value)
+    if exact <= 0:
+        raise RuleError(f"{shown(value)} is not positive; expected a quantity greater than 0")
+    quantity = round_like_driver(exact, QUANTITY_PLACES)
+    if quantity == 0:
+        raise RuleError(
+            f"{shown(value)} rounds to 0 at {QUANTITY_PLACES} decimals;"
+            " expected a quantity greater than 0"
+        )
     if quantity > MAX_QUANTITY:
         raise RuleError(f"{shown(quantity)} is too large; expected at most {MAX_QUANTITY}")
-    return quantity
+    return quantity.normalize() if quantity == quantity.to_integral() else quantity
 
 
 def parse_measurement_unit(value: object) -> str | int:
@@ -310,28 +329,6 @@ def check_inn(value: object) -> str:
     if not inn_checksum_ok(value):
         raise RuleError(f"{shown(value)} is not a valid INN: its check digit is wrong")
     return value
-
-
-_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-_PHONE = re.compile(r"\+7[0-9]{10}")
-
-
-def check_email_or_phone(value: object) -> str:
-    """Buyer contact (tag 1008): an e-mail address or a Russian phone as +7XXXXXXXXXX."""
-    if not isinstance(value, str):
-        raise RuleError(
-            f"expected an e-mail address or a phone as a string, got {json_kind(value)}"
-        )
-    if len(value) > MAX_CONTACT_LENGTH:
-        raise RuleError(
-            f"is {len(value)} characters long; expected at most {MAX_CONTACT_LENGTH} characters"
-        )
-    if _EMAIL.fullmatch(value) or _PHONE.fullmatch(value):
-        return value
-    raise RuleError(
-        f"{shown(value)} is neither an e-mail address nor a phone number; expected name@domain"
-        " or +7 followed by 10 digits"
-    )
 
 
 def check_date(value: object, fmt: str) -> str:

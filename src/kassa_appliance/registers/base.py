@@ -36,7 +36,8 @@ class ErrorCategory(StrEnum):
     """The register refused the task (bad data, FN fault): the job fails with the code."""
 
 
-# Atol LIBFPTR_ERROR_* codes (atol-notes §1.6) grouped by what the engine does.
+# Atol LIBFPTR_ERROR_* codes (atol-notes §1.6; names and Russian texts in
+# registers/atol_errors.py, checked against libfptr10.py by tests/test_error_codes.py).
 NO_CONNECTION = 2
 PORT_BUSY = 3
 PORT_NOT_AVAILABLE = 4
@@ -58,6 +59,16 @@ CLOSE_RECEIPT_INTERRUPTED = 177
 CONNECTION_LOST = 241
 RECEIPT_PARSE_ERROR = 501
 CONNECTION_DISABLED = 1
+NONCACH_PAYMENTS_TOO_MUCH = 52
+INVALID_PAYMENT_TYPE = 60
+INVALID_TAXATION_TYPE = 143
+INVALID_TOTAL = 227
+MARKING_CODE_VALIDATION_IN_PROGRESS = 401
+NO_CONNECTION_WITH_SERVER = 402
+INVALID_MARKING_CODE = 409
+INVALID_STATE = 410
+MARKS_OVERFLOW = 408
+MARK_NOT_CHECKED = 420
 
 _WAIT_CODES = frozenset(
     {

@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
+from kassa_appliance.registers.atol_errors import atol_error
 from kassa_appliance.registers.base import (
     CONNECTION_DISABLED,
     JsonDict,
-    RegisterError,
     RegisterUnavailable,
 )
 from kassa_appliance.registers.simulator_device import LINE_WIDTHS as LINE_WIDTHS
@@ -53,9 +53,16 @@ from kassa_appliance.registers.simulator_faults import (
     clear_faults,
     set_fault,
 )
+from kassa_appliance.registers.simulator_fields import (
+    bad_value,
+    missing,
+    parse_error,
+    wrong_type,
+)
+from kassa_appliance.registers.simulator_marking import SimulatorMarking
 from kassa_appliance.registers.simulator_queries import FIRMWARE_VERSION as FIRMWARE_VERSION
 from kassa_appliance.registers.simulator_queries import SimulatorQueries
-from kassa_appliance.registers.simulator_receipts import CASH_DIRECTION, parse_error
+from kassa_appliance.registers.simulator_receipts import CASH_DIRECTION
 from kassa_appliance.registers.simulator_state import (
     SimulatorState,
     StateStore,
@@ -78,7 +85,9 @@ class SimulatorRegister:
 
     ``clock`` returns an aware datetime (default: now in Moscow); ``print_delay`` is the
     seconds each printed document takes; ``tape`` receives every printed document as text
-    (None: nothing is rendered); ``serial`` is used only when the device is first created.
+    (None: nothing is rendered); ``serial`` and ``taxation_types`` (the taxation systems of
+    the registration; default: every current one) are used only when the device is first
+    created.
     """
 
     name = "simulator"
@@ -92,6 +101,7 @@ class SimulatorRegister:
         line_width: int = 32,
         tape: Callable[[str], None] | None = None,
         serial: str | None = None,
+        taxation_types: Sequence[str] | None = None,
     ) -> None:
         if line_width not in LINE_WIDTHS:
             raise ValueError(f"line_width {line_width}: expected one of {sorted(LINE_WIDTHS)}")
@@ -99,6 +109,7 @@ class SimulatorRegister:
             raise ValueError(f"print_delay {print_delay}: expected seconds >= 0")
         self._state_dir = Path(state_dir)
         self._serial = serial
+        self._taxation_types = None if taxation_types is None else tuple(taxation_types)
         self._faults = FaultControl(self._state_dir)
         self._store = StateStore(self._state_dir)
         self._device = SimulatedDevice(
@@ -113,6 +124,7 @@ class SimulatorRegister:
         self._lock_fd: int | None = None
         documents = SimulatorDocuments(self._device)
         queries = SimulatorQueries(self._device)
+        marking = SimulatorMarking(self._device)
         self._handlers: dict[str, Handler] = {
             "openShift": documents.open_shift,
             "closeShift": documents.close_shift,
@@ -127,6 +139,20 @@ class SimulatorRegister:
             "getFnStatus": queries.get_fn_status,
             "getLastFiscalParams": queries.get_last_fiscal_params,
             "getCashDrawerStatus": queries.get_cash_drawer_status,
+            "openCashDrawer": documents.open_cash_drawer,
+            "printLastReceiptCopy": documents.print_last_receipt_copy,
+            "nonFiscal": documents.non_fiscal,
+            "ofdExchangeStatus": queries.ofd_exchange_status,
+            "ismExchangeStatus": queries.ism_exchange_status,
+            "getShiftTotals": queries.get_shift_totals,
+            "getRegistrationInfo": queries.get_registration_info,
+            "beginMarkingCodeValidation": marking.begin,
+            "getMarkingCodeValidationStatus": marking.status,
+            "acceptMarkingCode": marking.accept,
+            "declineMarkingCode": marking.decline,
+            "cancelMarkingCodeValidation": marking.cancel,
+            "clearMarkingCodeValidationResult": marking.clear,
+            "pingIsm": marking.ping,
         }
         for kind in CASH_DIRECTION:
             self._handlers[kind] = documents.receipt
@@ -153,7 +179,8 @@ class SimulatorRegister:
                     self._store.open()
                     if self._store.load() is None:
                         self._faults.refresh()
-                        self._store.save(new_state(self._serial, self._device.now()))
+                        created = new_state(self._serial, self._device.now(), self._taxation_types)
+                        self._store.save(created)
             except BaseException:
                 self._store.close()
                 os.close(lock_fd)
@@ -186,16 +213,18 @@ class SimulatorRegister:
         thing, so the simulator ignores it.
         """
         if not isinstance(task, dict):
-            raise parse_error(f"task: expected a JSON object, got {type(task).__name__}")
+            raise parse_error("Ошибка парсинга запроса: задание не является JSON-объектом")
         kind = task.get("type")
-        handler = self._handlers.get(kind) if isinstance(kind, str) else None
+        if kind is None:
+            raise missing("type")
+        if not isinstance(kind, str):
+            raise wrong_type("type", "string")
+        handler = self._handlers.get(kind)
         if handler is None:
-            raise parse_error(
-                f"type {kind!r}: unknown task type; expected one of {', '.join(self._handlers)}"
-            )
+            raise bad_value("type", kind)
         with self._thread_lock:
             if self._lock_fd is None:
-                raise RegisterError(CONNECTION_DISABLED, "Соединение с ККТ не установлено")
+                raise atol_error(CONNECTION_DISABLED)
             with holding_lock(self._lock_fd):
                 self._faults.refresh()
                 state = self._store.load()
@@ -204,6 +233,7 @@ class SimulatorRegister:
                         f"simulator state in {self._state_dir} disappeared; reopen the register"
                     )
                 try:
+                    self._device.deliver(state)
                     return handler(state, task)
                 finally:
                     self._faults.save_if_changed()

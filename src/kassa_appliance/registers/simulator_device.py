@@ -16,16 +16,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from kassa_appliance.registers.atol_errors import atol_error, atol_text
 from kassa_appliance.registers.base import (
     CLOSE_RECEIPT_INTERRUPTED,
     CONNECTION_LOST,
     COVER_OPENED,
     DENIED_IN_CLOSED_SHIFT,
     FN_FAULT,
+    NO_CONNECTION,
     NO_PAPER,
     SHIFT_EXPIRED,
     JsonDict,
-    RegisterError,
     RegisterUnavailable,
 )
 from kassa_appliance.registers.simulator_faults import FaultControl
@@ -76,26 +77,35 @@ class SimulatedDevice:
     def gate(self, *, fiscal: bool, printing: bool) -> None:
         """Faults that stop a task before anything is fiscalised."""
         if fiscal and self.faults.fire("connection_lost_before"):
-            raise RegisterUnavailable("Нет связи с ККТ")
+            raise RegisterUnavailable(atol_text(NO_CONNECTION))
         if printing and self.faults.fire("cover_open"):
-            raise RegisterError(COVER_OPENED, "Открыта крышка")
+            raise atol_error(COVER_OPENED)
         if printing and self.faults.fire("no_paper"):
-            raise RegisterError(NO_PAPER, "Нет бумаги")
+            raise atol_error(NO_PAPER)
         if fiscal and self.faults.fire("fn_fault"):
-            raise RegisterError(FN_FAULT, "Неисправимая ошибка ФН")
+            raise atol_error(FN_FAULT)
 
     def require_open_shift(self, state: SimulatorState, now: datetime) -> None:
         shift = state.shift_state(now)
         if shift == "closed":
-            raise RegisterError(DENIED_IN_CLOSED_SHIFT, "Смена закрыта - операция невозможна")
+            raise atol_error(DENIED_IN_CLOSED_SHIFT)
         if shift == "expired":
-            raise RegisterError(SHIFT_EXPIRED, "Смена превысила 24 часа")
+            raise atol_error(SHIFT_EXPIRED)
 
     def fiscalise(
         self, state: SimulatorState, document: JsonDict, result: JsonDict, printing: bool
     ) -> JsonDict:
         """Store the fiscalised document, print it, answer (or lose the answer)."""
         warnings: JsonDict | None = None
+        if state.last_fiscal is not None:
+            # Every fiscal document waits for the OFD (sent with the next task, see deliver).
+            state.ofd_queue.append(
+                {
+                    "number": state.last_fiscal["fiscalDocumentNumber"],
+                    "dateTime": state.last_fiscal["fiscalDocumentDateTime"],
+                }
+            )
+        state.last_document = document
         if printing and self.faults.fire("paper_runs_out"):
             state.print_pending = document
             self.faults.paper_ran_out()
@@ -104,13 +114,23 @@ class SimulatedDevice:
         if printing and warnings is None:
             self.print(document)
         if self.faults.fire("connection_lost_after"):
-            raise RegisterError(CONNECTION_LOST, "Потеряно соединение с ККТ")
+            raise atol_error(CONNECTION_LOST)
         if self.faults.fire("receipt_interrupted"):
-            raise RegisterError(
-                CLOSE_RECEIPT_INTERRUPTED, "Закрытие чека прервано. Проверьте последний документ"
-            )
+            raise atol_error(CLOSE_RECEIPT_INTERRUPTED, "проверьте последний документ")
         result["warnings"] = warnings
         return result
+
+    def deliver(self, state: SimulatorState) -> None:
+        """The OFD and ISM links send what waits, unless the ``*_offline`` fault cuts them."""
+        changed = False
+        if state.ofd_queue and not self.faults.is_set("ofd_offline"):
+            state.ofd_queue = []
+            changed = True
+        if state.ism_queue and not self.faults.is_set("ism_offline"):
+            state.ism_queue = []
+            changed = True
+        if changed:
+            self.store.save(state)
 
     def print_pending(self, state: SimulatorState) -> bool:
         """Print the rest of an interrupted document; True if there was one."""

@@ -2,7 +2,8 @@
 
 Fiscal documents (receipts of every kind, ``openShift``, ``closeShift``) take the next FD
 number, get a fiscal sign and are stored durably before they are printed; the non-fiscal ones
-(``cashIn``/``cashOut``, ``reportX``, ``continuePrint``) only move the cash drawer counter or
+(``cashIn``/``cashOut``, ``reportX``, ``continuePrint``, ``printLastReceiptCopy``,
+``nonFiscal``, ``openCashDrawer``) only move the cash drawer counter, open the drawer or
 print. Each handler takes the state loaded under the device lock and the task, and runs on a
 :class:`~kassa_appliance.registers.simulator_device.SimulatedDevice`.
 """
@@ -12,22 +13,25 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from kassa_appliance.registers.atol_errors import atol_error
 from kassa_appliance.registers.base import (
     DENIED_IN_CLOSED_SHIFT,
     DENIED_IN_OPENED_SHIFT,
     NO_CASH,
     JsonDict,
-    RegisterError,
 )
 from kassa_appliance.registers.simulator_device import SimulatedDevice, document_time, summary
 from kassa_appliance.registers.simulator_receipts import (
     CASH_DIRECTION,
+    ReceiptFigures,
     check_cash_sum,
+    check_non_fiscal,
     check_receipt,
 )
 from kassa_appliance.registers.simulator_state import SimulatorState, fiscal_sign
 
 FNS_URL = "www.nalog.gov.ru"
+RECORD_NOT_FOUND_IN_JOURNAL = 93
 
 
 class SimulatorDocuments:
@@ -41,17 +45,16 @@ class SimulatorDocuments:
     def receipt(self, state: SimulatorState, task: JsonDict) -> JsonDict:
         device = self._device
         kind = str(task["type"])
-        figures = check_receipt(task)
+        figures = check_receipt(
+            task, taxation_types=state.taxation_types, checked_codes=state.checked_codes
+        )
         printing = task.get("electronically") is not True
         device.gate(fiscal=True, printing=printing)
         now = device.now()
         device.require_open_shift(state, now)
         cash_flow = CASH_DIRECTION[kind] * figures.cash_kept
         if state.cash_sum + cash_flow < 0:
-            raise RegisterError(
-                NO_CASH,
-                f"Недостаточно наличных в денежном ящике: {state.cash_sum} < {-cash_flow}",
-            )
+            raise atol_error(NO_CASH, f"в ящике {state.cash_sum}, к выплате {-cash_flow}")
         if printing:
             device.print_pending(state)
         state.fd_number += 1
@@ -59,6 +62,7 @@ class SimulatorDocuments:
         state.shift_documents += 1
         state.cash_sum += cash_flow
         state.add_total(kind, figures.total)
+        _count_payments(state, kind, figures)
         stamp = document_time(now)
         params: JsonDict = {
             "fiscalDocumentDateTime": stamp,
@@ -75,6 +79,12 @@ class SimulatorDocuments:
         }
         state.last_fiscal = params
         state.last_receipt = params
+        if figures.marking_codes:
+            # The FN used the checked codes; their sales notice waits for the ISM.
+            state.checked_codes = [
+                code for code in state.checked_codes if code not in figures.marking_codes
+            ]
+            state.ism_queue.append({"number": state.fd_number, "dateTime": stamp})
         document = device.document(state, "receipt", now, task.get("operator"))
         document.update(task=task, fiscalParams=params, change=str(figures.change))
         return device.fiscalise(state, document, {"fiscalParams": dict(params)}, printing)
@@ -84,7 +94,7 @@ class SimulatorDocuments:
         device.gate(fiscal=True, printing=True)
         now = device.now()
         if state.shift_open:
-            raise RegisterError(DENIED_IN_OPENED_SHIFT, "Смена открыта - операция невозможна")
+            raise atol_error(DENIED_IN_OPENED_SHIFT)
         device.print_pending(state)
         state.fd_number += 1
         state.shift_number += 1
@@ -94,6 +104,8 @@ class SimulatorDocuments:
         state.shift_documents = 1
         state.shift_totals = {}
         state.shift_counts = {}
+        state.shift_payments = {}
+        state.shift_cash_in = state.shift_cash_out = Decimal("0.00")
         state.count("openShift")
         params = _shift_params(state, now)
         state.last_fiscal = params
@@ -106,7 +118,7 @@ class SimulatorDocuments:
         device.gate(fiscal=True, printing=True)
         now = device.now()
         if not state.shift_open:
-            raise RegisterError(DENIED_IN_CLOSED_SHIFT, "Смена закрыта - операция невозможна")
+            raise atol_error(DENIED_IN_CLOSED_SHIFT)
         device.print_pending(state)
         state.fd_number += 1
         state.shift_documents += 1
@@ -130,11 +142,13 @@ class SimulatorDocuments:
         now = device.now()
         device.require_open_shift(state, now)
         if kind == "cashOut" and amount > state.cash_sum:
-            raise RegisterError(
-                NO_CASH, f"Недостаточно наличных в денежном ящике: {state.cash_sum} < {amount}"
-            )
+            raise atol_error(NO_CASH, f"в ящике {state.cash_sum}, к выплате {amount}")
         device.print_pending(state)
         state.cash_sum += amount if kind == "cashIn" else -amount
+        if kind == "cashIn":
+            state.shift_cash_in += amount
+        else:
+            state.shift_cash_out += amount
         state.count(kind)
         device.store.save(state)
         document = device.document(state, kind, now, task.get("operator"))
@@ -153,6 +167,35 @@ class SimulatorDocuments:
         device.print(document)
         return {}
 
+    def print_last_receipt_copy(self, state: SimulatorState, task: JsonDict) -> JsonDict:
+        """A copy of the last fiscal document (the driver's ``LIBFPTR_RT_LAST_DOCUMENT``)."""
+        device = self._device
+        if state.last_document is None:
+            raise atol_error(RECORD_NOT_FOUND_IN_JOURNAL, "в ФН нет документов для копии")
+        device.gate(fiscal=False, printing=True)
+        if device.print_pending(state):
+            device.store.save(state)
+        device.print({**state.last_document, "copy": True})
+        return {}
+
+    def non_fiscal(self, state: SimulatorState, task: JsonDict) -> JsonDict:
+        """A text document: text and barcode items (``json_nonFiscal.js``)."""
+        device = self._device
+        items = check_non_fiscal(task)
+        device.gate(fiscal=False, printing=True)
+        now = device.now()
+        if device.print_pending(state):
+            device.store.save(state)
+        document = device.document(state, "nonFiscal", now, None)
+        document.update(items=items, printFooter=task.get("printFooter") is not False)
+        device.print(document)
+        return {}
+
+    def open_cash_drawer(self, state: SimulatorState, task: JsonDict) -> JsonDict:
+        state.drawer_opened_at = self._device.now().isoformat()
+        self._device.store.save(state)
+        return {}
+
     def continue_print(self, state: SimulatorState, task: JsonDict) -> JsonDict:
         device = self._device
         if state.print_pending is None:
@@ -161,6 +204,14 @@ class SimulatorDocuments:
         device.print_pending(state)
         device.store.save(state)
         return {}
+
+
+def _count_payments(state: SimulatorState, kind: str, figures: ReceiptFigures) -> None:
+    """The shift's payment counters: each type's sum, cash net of the change given."""
+    sums = state.shift_payments.setdefault(kind, {})
+    for name, amount in figures.payments.items():
+        paid = figures.cash_kept if name == "cash" else amount
+        sums[name] = sums.get(name, Decimal("0.00")) + paid
 
 
 def _shift_params(state: SimulatorState, now: datetime) -> JsonDict:

@@ -41,6 +41,12 @@ Faults and the tasks they affect (queries such as ``get*`` are never affected):
     until someone removes it ("loads paper"); then ``continuePrint`` prints the rest.
 ``print_delay``
     every printed document takes ``seconds``.
+``ofd_offline``
+    no link to the OFD: fiscal documents stay unsent (``ofdExchangeStatus`` counts them);
+    removing the fault sends them with the next task.
+``ism_offline``
+    no link to the marking server: ``pingIsm`` and online code checks report error 402,
+    and sales notices stay unsent (``ismExchangeStatus``).
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ FAULT_NAMES = (
     "receipt_interrupted",
     "fn_fault",
     "print_delay",
+    "ofd_offline",
+    "ism_offline",
 )
 
 

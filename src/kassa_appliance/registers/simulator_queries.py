@@ -1,4 +1,5 @@
-"""The simulator's status queries: shift, device, FN, last fiscal params, cash drawer.
+"""The simulator's status queries: shift, device, FN, fiscal params, cash drawer, totals,
+registration, OFD and ISM exchange.
 
 They answer from the state loaded under the device lock and never write it; faults never stop
 them (a set fault only shows in the reported status, e.g. ``coverOpened`` or
@@ -9,6 +10,7 @@ them (a set fault only shows in the reported status, e.g. ``coverOpened`` or
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from kassa_appliance.registers.base import JsonDict
 from kassa_appliance.registers.simulator_device import LINE_WIDTHS, SimulatedDevice
@@ -16,6 +18,17 @@ from kassa_appliance.registers.simulator_state import SHIFT_MAX_HOURS, Simulator
 from kassa_appliance.registers.tape import MODEL_NAME
 
 FIRMWARE_VERSION = "5.17.0"
+NO_DATE = "1970-01-01T03:00:00+03:00"
+"""What the FN reports as the date of the oldest unsent document when there is none."""
+DRAWER_CLOSES_AFTER_SECONDS = 30
+"""The simulated cashier closes the drawer this long after ``openCashDrawer``."""
+PAYMENT_NAMES = ("cash", "electronically", "prepaid", "credit", "other")
+ORGANIZATION_NAME = "ООО «Демо» (симулятор ККТ)"
+ORGANIZATION_ADDRESS = "г. Москва, ул. Демонстрационная, д. 1"
+OFD_NAME = "ОФД-симулятор"
+OFD_VATIN = "7700000016"
+OFD_HOST = "ofd.simulator.invalid"
+ISM_HOST = "ism.simulator.invalid"
 
 _FN_WARNINGS_OK = {
     "memoryOverflow": False,
@@ -60,7 +73,7 @@ class SimulatorQueries:
                 "fiscal": True,
                 "fnFiscal": True,
                 "fnPresent": True,
-                "cashDrawerOpened": False,
+                "cashDrawerOpened": self._drawer_opened(state),
             }
         }
 
@@ -114,8 +127,130 @@ class SimulatorQueries:
 
     def get_cash_drawer_status(self, state: SimulatorState, task: JsonDict) -> JsonDict:
         return {
-            "cashDrawerStatus": {"cashDrawerOpened": False},
+            "cashDrawerStatus": {"cashDrawerOpened": self._drawer_opened(state)},
             "counters": {"cashSum": float(state.cash_sum)},
+        }
+
+    def ofd_exchange_status(self, state: SimulatorState, task: JsonDict) -> JsonDict:
+        """Documents not yet sent to the OFD (``json_ofdExchangeStatus.js`` fields)."""
+        queue = state.ofd_queue
+        return {
+            "status": {
+                "notSentCount": len(queue),
+                "notSentFirstDocNumber": queue[0]["number"] if queue else 0,
+                "notSentFirstDocDateTime": queue[0]["dateTime"] if queue else NO_DATE,
+                "lastSuccessKeysUpdate": state.registered_at,
+            },
+            "errors": self._exchange_errors(queue, "ofd"),
+            "warnings": {"dataForSendIsEmpty": not queue},
+        }
+
+    def ism_exchange_status(self, state: SimulatorState, task: JsonDict) -> JsonDict:
+        """Sales notices of marked goods not yet sent (``json_ismExchangeStatus.js``)."""
+        queue = state.ism_queue
+        return {
+            "status": {
+                "notSentCount": len(queue),
+                "notSentFirstNoticeNumber": queue[0]["number"] if queue else 0,
+                "notSentFirstNoticeDateTime": queue[0]["dateTime"] if queue else NO_DATE,
+            },
+            "errors": self._exchange_errors(queue, "ism"),
+            "warnings": {"dataForSendIsEmpty": not queue},
+        }
+
+    def get_shift_totals(self, state: SimulatorState, task: JsonDict) -> JsonDict:
+        """The shift's counters (``json_getShiftTotals.js``: receipts by type, cash)."""
+        receipts: JsonDict = {}
+        for kind in ("sell", "sellReturn", "buy", "buyReturn"):
+            paid = state.shift_payments.get(kind, {})
+            receipts[kind] = {
+                "count": state.shift_counts.get(kind, 0),
+                "sum": float(state.shift_totals.get(kind, Decimal("0.00"))),
+                "payments": {
+                    name: float(paid.get(name, Decimal("0.00"))) for name in PAYMENT_NAMES
+                },
+            }
+        return {
+            "shiftTotals": {
+                "receipts": receipts,
+                "income": {
+                    "sum": float(state.shift_cash_in),
+                    "count": state.shift_counts.get("cashIn", 0),
+                },
+                "outcome": {
+                    "sum": float(state.shift_cash_out),
+                    "count": state.shift_counts.get("cashOut", 0),
+                },
+                "cashDrawer": {"sum": float(state.cash_sum)},
+                "shiftNumber": state.shift_number,
+            }
+        }
+
+    def get_registration_info(self, state: SimulatorState, task: JsonDict) -> JsonDict:
+        """The registration (``json_getRegistrationInfo.js``): user, taxation, FFD, OFD."""
+        return {
+            "organization": {
+                "name": ORGANIZATION_NAME,
+                "vatin": state.organization_vatin,
+                "email": "",
+                "taxationTypes": list(state.taxation_types),
+                "agents": [],
+                "address": ORGANIZATION_ADDRESS,
+            },
+            "device": {
+                "paymentsAddress": ORGANIZATION_ADDRESS,
+                "fnsUrl": "www.nalog.gov.ru",
+                "registrationNumber": state.registration_number,
+                "offlineMode": False,
+                "encryption": False,
+                "autoMode": False,
+                "machineNumber": "",
+                "ffdVersion": "1.2",
+                "machineInstallation": False,
+                "bso": False,
+                "internet": False,
+                "excise": False,
+                "marking": True,
+                "service": True,
+                "gambling": False,
+                "lottery": False,
+                "pawnShop": False,
+                "insurance": False,
+                "defaultTaxationType": state.taxation_types[0],
+                "ofdChannel": "usb",
+            },
+            "ofd": {
+                "name": OFD_NAME,
+                "vatin": OFD_VATIN,
+                "host": OFD_HOST,
+                "port": 7777,
+                "dns": "",
+            },
+            "ism": {"host": ISM_HOST, "port": 443},
+        }
+
+    def _drawer_opened(self, state: SimulatorState) -> bool:
+        if state.drawer_opened_at is None:
+            return False
+        opened = datetime.fromisoformat(state.drawer_opened_at)
+        return (self._device.now() - opened).total_seconds() < DRAWER_CLOSES_AFTER_SECONDS
+
+    def _exchange_errors(self, queue: list[JsonDict], server: str) -> JsonDict:
+        """No errors while the link is up; while it is down, the server's error."""
+        offline = self._device.faults.is_set(f"{server}_offline")
+        failure = {"code": 2 if offline else 0, "description": "Нет связи" if offline else ""}
+        last = (
+            queue[0]["dateTime"]
+            if offline and queue
+            else self._device.now().isoformat(timespec="seconds")
+        )
+        return {
+            "fnCommandCode": 0,
+            "documentNumber": queue[0]["number"] if offline and queue else 0,
+            "fn": {"code": 0, "description": ""},
+            "network": failure,
+            server: {"code": 0, "description": ""},
+            "lastSuccessConnectionDateTime": last,
         }
 
     def _fn_warnings(self) -> JsonDict:

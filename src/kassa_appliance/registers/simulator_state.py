@@ -16,7 +16,7 @@ import json
 import os
 import secrets
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +29,11 @@ SLOT_MAGIC = "kassa-sim-state"
 LOCK_FILE_NAME = "simulator.lock"
 STATE_VERSION = 1
 SHIFT_MAX_HOURS = 24
+REGISTERED_TAXATION_TYPES = ("osn", "usnIncome", "usnIncomeOutcome", "esn", "patent")
+"""What a new simulated register is registered with: every current taxation system (``envd``
+was abolished in 2021, so no FN registers it any more)."""
+ORGANIZATION_VATIN = "7700000009"
+"""The simulated user's INN (tag 1018): a made-up 10-digit INN with a valid check digit."""
 
 JsonDict = dict[str, Any]
 
@@ -63,6 +68,24 @@ class SimulatorState:
     """``fiscalParams`` of the last receipt (sell, return, correction)."""
     print_pending: JsonDict | None = None
     """A fiscalised document whose printing was interrupted (tape document description)."""
+    taxation_types: list[str] = field(default_factory=lambda: list(REGISTERED_TAXATION_TYPES))
+    """Taxation systems of the registration (tag 1062); the first is the default."""
+    organization_vatin: str = ORGANIZATION_VATIN
+    last_document: JsonDict | None = None
+    """The last fiscal document as printed (tape document), for ``printLastReceiptCopy``."""
+    drawer_opened_at: str | None = None
+    shift_payments: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    """Per receipt type, the shift's payments by payment type (cash net of change)."""
+    shift_cash_in: Decimal = Decimal("0.00")
+    shift_cash_out: Decimal = Decimal("0.00")
+    ofd_queue: list[JsonDict] = field(default_factory=list)
+    """Fiscal documents not yet sent to the OFD: ``{"number", "dateTime"}``, oldest first."""
+    ism_queue: list[JsonDict] = field(default_factory=list)
+    """Sales notices of marked goods not yet sent to the ISM."""
+    marking_check: JsonDict | None = None
+    """The marking-code check in progress (``beginMarkingCodeValidation`` … accept/decline)."""
+    checked_codes: list[str] = field(default_factory=list)
+    """Marking codes (base64) checked and accepted, waiting for the receipt that sells them."""
 
     def to_json(self) -> str:
         data: JsonDict = {
@@ -85,6 +108,20 @@ class SimulatorState:
             "last_fiscal": self.last_fiscal,
             "last_receipt": self.last_receipt,
             "print_pending": self.print_pending,
+            "taxation_types": self.taxation_types,
+            "organization_vatin": self.organization_vatin,
+            "last_document": self.last_document,
+            "drawer_opened_at": self.drawer_opened_at,
+            "shift_payments": {
+                kind: {key: str(value) for key, value in sums.items()}
+                for kind, sums in self.shift_payments.items()
+            },
+            "shift_cash_in": str(self.shift_cash_in),
+            "shift_cash_out": str(self.shift_cash_out),
+            "ofd_queue": self.ofd_queue,
+            "ism_queue": self.ism_queue,
+            "marking_check": self.marking_check,
+            "checked_codes": self.checked_codes,
         }
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
@@ -113,6 +150,21 @@ class SimulatorState:
                 last_fiscal=data["last_fiscal"],
                 last_receipt=data["last_receipt"],
                 print_pending=data["print_pending"],
+                # Added later: a state written by an older simulator lacks them.
+                taxation_types=list(data.get("taxation_types", REGISTERED_TAXATION_TYPES)),
+                organization_vatin=str(data.get("organization_vatin", ORGANIZATION_VATIN)),
+                last_document=data.get("last_document"),
+                drawer_opened_at=data.get("drawer_opened_at"),
+                shift_payments={
+                    kind: {key: Decimal(value) for key, value in sums.items()}
+                    for kind, sums in data.get("shift_payments", {}).items()
+                },
+                shift_cash_in=Decimal(data.get("shift_cash_in", "0.00")),
+                shift_cash_out=Decimal(data.get("shift_cash_out", "0.00")),
+                ofd_queue=list(data.get("ofd_queue", [])),
+                ism_queue=list(data.get("ism_queue", [])),
+                marking_check=data.get("marking_check"),
+                checked_codes=list(data.get("checked_codes", [])),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"simulator state {source} is unreadable: {exc}") from exc
@@ -137,11 +189,19 @@ class SimulatorState:
         self.document_counts[kind] = self.document_counts.get(kind, 0) + 1
 
 
-def new_state(serial: str | None, now: datetime) -> SimulatorState:
+def new_state(
+    serial: str | None, now: datetime, taxation_types: Sequence[str] | None = None
+) -> SimulatorState:
     """A freshly registered device: random test FN (9999…), FD 1 = the registration report."""
     serial = serial if serial is not None else "00106" + _random_digits(9)
     if not serial or len(serial) > 20:
         raise ValueError(f"serial {serial!r}: expected 1 to 20 characters")
+    taxation = list(REGISTERED_TAXATION_TYPES if taxation_types is None else taxation_types)
+    unknown = [name for name in taxation if name not in REGISTERED_TAXATION_TYPES]
+    if not taxation or unknown:
+        raise ValueError(
+            f"taxation_types {taxation!r}: expected some of {', '.join(REGISTERED_TAXATION_TYPES)}"
+        )
     fn_number = "9999" + _random_digits(12)
     ordinal = _random_digits(10)
     check = binascii.crc_hqx(f"{ordinal}{'0' * 12}{serial.rjust(20, '0')}".encode(), 0xFFFF)
@@ -152,6 +212,7 @@ def new_state(serial: str | None, now: datetime) -> SimulatorState:
         fn_number=fn_number,
         registration_number=registration_number,
         registered_at=registered_at,
+        taxation_types=taxation,
     )
     state.last_fiscal = {
         "fiscalDocumentDateTime": registered_at,

@@ -8,13 +8,16 @@ per text line), may be wider.
 A document is described by a JSON-friendly mapping (the simulator stores one when printing
 is interrupted, to print it again on ``continuePrint``)::
 
-    {"kind": "receipt" | "openShift" | "closeShift" | "reportX" | "cashIn" | "cashOut",
+    {"kind": "receipt" | "openShift" | "closeShift" | "reportX" | "cashIn" | "cashOut"
+             | "nonFiscal",
+     "copy": true,             # printLastReceiptCopy: a copy of the document
      "serial": "...", "dateTime": "<ISO>", "operator": {"name", "vatin"} | None,
      "task": {...},            # receipt: the Atol task
      "fiscalParams": {...},    # receipt, openShift, closeShift
      "change": "0.00",         # receipt
      "summary": {"counts": {type: n}, "totals": {type: "sum"}, "cashSum": "..."},
-     "amount": "...", "cashSum": "..."}   # cashIn / cashOut
+     "amount": "...", "cashSum": "...",   # cashIn / cashOut
+     "items": [...]}           # nonFiscal: text and barcode items
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ def render_document(document: Mapping[str, Any], width: int = 32) -> str:
         "reportX": _report_x,
         "cashIn": _cash_operation,
         "cashOut": _cash_operation,
+        "nonFiscal": _non_fiscal,
     }
     renderer = renderers.get(str(kind))
     if renderer is None:
@@ -90,6 +94,8 @@ def render_document(document: Mapping[str, Any], width: int = 32) -> str:
     lines = _demo_banner(width)
     lines += _center(MODEL_NAME, width)
     lines += _pair("ЗН ККТ", str(document.get("serial", "")), width)
+    if document.get("copy"):
+        lines += _center("*** КОПИЯ ***", width)
     lines += renderer(document, width)
     lines += _demo_banner(width)
     return "\n".join(lines) + "\n"
@@ -216,6 +222,22 @@ def _cash_operation(document: Mapping[str, Any], width: int) -> list[str]:
     lines.append("-" * width)
     lines += _pair("СУММА", f"={_money(document.get('amount', 0))}", width)
     lines += _pair("НАЛИЧНЫХ В КАССЕ", f"={_money(document.get('cashSum', 0))}", width)
+    return lines + _wrap(_printed_time(document.get("dateTime")), width)
+
+
+def _non_fiscal(document: Mapping[str, Any], width: int) -> list[str]:
+    """A text document: its text lines, barcodes as their content (QR codes drawn)."""
+    lines = _center("НЕФИСКАЛЬНЫЙ ДОКУМЕНТ", width)
+    for item in document.get("items") or []:
+        if item.get("type") == "text":
+            text = str(item.get("text", ""))
+            lines += (
+                _center(text, width) if item.get("alignment") == "center" else _wrap(text, width)
+            )
+        elif item.get("type") == "barcode" and item.get("barcodeType") == "QR":
+            lines += qr_lines(str(item.get("barcode", "")))
+        elif item.get("type") == "barcode":
+            lines += _wrap(f"[{item.get('barcodeType')}] {item.get('barcode', '')}", width)
     return lines + _wrap(_printed_time(document.get("dateTime")), width)
 
 
