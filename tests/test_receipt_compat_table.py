@@ -16,18 +16,21 @@ Every row names its source. Sources (public; read, not copied):
 
 A row is ``(id, source, task, expected)``: ``expected`` is ``None`` (accepted) or a dict of
 driver-JSON paths and their normalised values (accepted, normalised), or a string the
-refusal must contain. The simulator side of the same receipts is tested by helper 11b.
+refusal must contain. Every accepted receipt also goes to the simulator (a registered
+register), which prints it or refuses it with its own code where the driver leaves that to it.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from kassa_appliance.fiscal.receipt import TaskValidationError, parse_task, to_driver_json
+from kassa_appliance.registers.base import RECEIPT_TASK_TYPES, RegisterError
+from kassa_appliance.registers.simulator import SimulatorRegister
 
 Task = dict[str, Any]
 
@@ -800,3 +803,54 @@ def test_each_receipt_is_taken_or_refused_as_the_driver_does(task: Any, expected
     for path, value in (expected or {}).items():
         assert _at(driver, path) == value, (path, driver)
     assert to_driver_json(parse_task(driver)) == driver  # the normalised form is stable
+
+
+ACCEPTED = [row for row in ROWS if not isinstance(row[3], str)]
+REGISTER_REFUSES = {
+    "card above the total is the register's call": 52,
+    # The simulator is registered on FFD 1.2, where a correction carries its items; the
+    # 1.05 shape is for registers still on FFD 1.05.
+    "FFD 1.05 correction without items": 501,
+}
+"""Accepted by the validator, refused by the register itself with its own code."""
+
+
+@pytest.fixture(scope="module")
+def registered_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorRegister]:
+    register = SimulatorRegister(tmp_path_factory.mktemp("compat-simulator"))
+    register.open()
+    try:
+        register.process({"type": "openShift"})
+        yield register
+    finally:
+        register.close()
+
+
+@pytest.mark.parametrize("task", [r[2] for r in ACCEPTED], ids=[r[0] for r in ACCEPTED])
+def test_each_accepted_receipt_is_fiscalised_by_the_simulator(
+    registered_simulator: SimulatorRegister, task: Any
+) -> None:
+    """The simulator is a registered register: what the validator takes, it prints (the
+    rows' receipts are far from any shift or document limit)."""
+    driver = to_driver_json(parse_task(task))
+    if driver["type"] not in RECEIPT_TASK_TYPES:
+        pytest.skip(f"{driver['type']} is not a receipt")
+    if _needs_marking_check(driver):
+        pytest.skip(
+            "a marked position needs the marking-code check flow first (test_marking_codes)"
+        )
+    row_id = next(row[0] for row in ACCEPTED if row[2] is task)
+    if row_id in REGISTER_REFUSES:
+        with pytest.raises(RegisterError) as refused:
+            registered_simulator.process(driver)
+        assert refused.value.code == REGISTER_REFUSES[row_id]
+        return
+    result = registered_simulator.process(driver)
+    assert int(result["fiscalParams"]["fiscalDocumentNumber"]) > 0
+
+
+def _needs_marking_check(driver: dict[str, Any]) -> bool:
+    return any(
+        isinstance(item, dict) and ("imcParams" in item or "markingCode" in item)
+        for item in driver.get("items", [])
+    )
