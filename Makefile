@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench system-deps venv clean
+.PHONY: demo test lint typecheck pytest app bench system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV) \
@@ -33,13 +33,18 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest -q
 
-test: system-deps $(STAMP) lint typecheck pytest
+# The Bitrix24 app (app/): locked npm install, strict type check, build of
+# app/dist/kassa-app.zip, Vitest unit tests.
+app:
+	cd app && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test
+
+test: system-deps $(STAMP) lint typecheck app pytest
 
 bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build app/node_modules app/dist
 
 
 # ---------------------------------------------------------------------------------------
