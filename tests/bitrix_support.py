@@ -18,9 +18,11 @@ def oauth_client(
     *,
     pairing: dict[str, Any] | None = None,
     retry: RetryPolicy = FAST_RETRY,
+    local_address: str | None = None,
     **auth_options: Any,
 ) -> RestClient:
-    """A REST client paired with the emulator's admin (or the given pairing)."""
+    """A REST client paired with the emulator's admin (or the given pairing);
+    ``local_address`` (e.g. ``PRODUCER_ADDRESS``) gives it its own rate-limit bucket."""
     pairing = pairing or emulator.credentials()
     auth = OAuthAuth(oauth_credentials(pairing), TokenFile(token_path), **auth_options)
-    return RestClient(auth, retry=retry)
+    return RestClient(auth, retry=retry, local_address=local_address)

@@ -11,6 +11,12 @@ results or typed :mod:`~kassa_appliance.bitrix.errors`:
   so calls must be safe to repeat (updates are; an ``add`` repeated after a lost answer
   may create a second item, which callers dedupe by NAME);
 * any other 4xx: fail at once with Bitrix's message.
+
+With a :class:`~kassa_appliance.bitrix.budget.RestBudget` every HTTP request (each try,
+each 50-command ``batch`` chunk, each page of a list) first takes a token from it, at the
+caller's ``priority`` (:class:`~kassa_appliance.bitrix.budget.Priority`, default ``JOB``);
+a 503/429 answer is reported back to the budget, which slows down. Without one (tools,
+tests) requests go out at once.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any
 import httpx
 
 from kassa_appliance.bitrix.auth import Auth
+from kassa_appliance.bitrix.budget import Priority, RestBudget
 from kassa_appliance.bitrix.errors import (
     BitrixError,
     ExpiredToken,
@@ -88,11 +95,19 @@ class RestClient:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         sleep: Sleep = asyncio.sleep,
+        budget: RestBudget | None = None,
+        local_address: str | None = None,
     ) -> None:
+        """``local_address`` binds the client's own HTTP connections to that source
+        address (the portal counts its rate limit per source address)."""
         install_redaction()
         self.auth = auth
+        self.budget = budget
         self._own_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        transport = (
+            None if local_address is None else httpx.AsyncHTTPTransport(local_address=local_address)
+        )
+        self._http = http or httpx.AsyncClient(timeout=timeout, transport=transport)
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
 
@@ -106,11 +121,23 @@ class RestClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def result(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+    async def result(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        priority: Priority = Priority.JOB,
+    ) -> Any:
         """Call ``method`` and return its ``result``."""
-        return (await self.call(method, params)).result
+        return (await self.call(method, params, priority=priority)).result
 
-    async def call(self, method: str, params: Mapping[str, Any] | None = None) -> RestResponse:
+    async def call(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        priority: Priority = Priority.JOB,
+    ) -> RestResponse:
         if not _METHOD_NAME.match(method):
             raise InvalidArgument("ERROR_METHOD_NAME", f"not a REST method name: {method!r}")
         body = dict(params or {})
@@ -122,6 +149,8 @@ class RestClient:
             token = await self.auth.access_token(self._http)
             if token is not None:
                 body["auth"] = token
+            if self.budget is not None:
+                await self.budget.acquire(priority)
             try:
                 response = await self._http.post(self.auth.rest_url(method), json=body)
             except httpx.HTTPError as exc:
@@ -167,6 +196,8 @@ class RestClient:
                 await self.auth.refresh(self._http, generation)
                 continue
             if isinstance(error, RateLimited) or status in {429, 503}:
+                if self.budget is not None:
+                    self.budget.limited_answer(status)
                 rate_limited += 1
                 if rate_limited >= self._retry.rate_limit_attempts:
                     raise RateLimited(error.code, error.description, status=status, method=method)
@@ -185,7 +216,11 @@ class RestClient:
             raise error
 
     async def batch(
-        self, commands: Sequence[tuple[str, Mapping[str, Any]]], *, halt: bool = False
+        self,
+        commands: Sequence[tuple[str, Mapping[str, Any]]],
+        *,
+        halt: bool = False,
+        priority: Priority = Priority.JOB,
     ) -> list[BatchItem]:
         """Run many calls through ``batch``, 50 per request; results in input order."""
         items: list[BatchItem] = []
@@ -201,12 +236,19 @@ class RestClient:
                 key: f"{method}?{build_query(params)}"
                 for key, (method, params) in zip(keys, chunk, strict=True)
             }
-            answer = await self.result("batch", {"halt": 1 if halt else 0, "cmd": cmd})
+            answer = await self.result(
+                "batch", {"halt": 1 if halt else 0, "cmd": cmd}, priority=priority
+            )
             items.extend(_batch_items(answer, keys, [m for m, _ in chunk]))
         return items
 
     async def list_all(
-        self, method: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        limit: int | None = None,
+        priority: Priority = Priority.JOB,
     ) -> list[Any]:
         """Fetch every page of a list method by following ``next``."""
         collected: list[Any] = []
@@ -214,7 +256,7 @@ class RestClient:
         start = 0
         while True:
             query["start"] = start
-            page = await self.call(method, query)
+            page = await self.call(method, query, priority=priority)
             if isinstance(page.result, list):
                 collected.extend(page.result)
             elif isinstance(page.result, dict):

@@ -1,7 +1,8 @@
 """The ``bitrix`` section of the configuration: which portal, and how the appliance signs in.
 
 OAuth (client id, secret and the refresh token from pairing) for the full link with
-Push&Pull, or an inbound webhook for REST only; ``allowed_users`` limits who may create jobs.
+Push&Pull, or an inbound webhook for REST only; ``allowed_users`` limits who may create jobs;
+``rest_rate``/``rest_burst`` size the daemon's REST budget (``bitrix/budget.py``).
 The rules here run on every load of ``config.json`` and on every ``snap set``.
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 
 from pydantic import SecretStr, field_validator
 
+from kassa_appliance.bitrix.budget import DEFAULT_BURST, DEFAULT_RATE
 from kassa_appliance.setting_checks import (
     SettingsSection,
     check_http_url,
@@ -69,6 +71,33 @@ def check_user_ids(values: Iterable[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(ids))
 
 
+REST_RATE_MAX = 250.0
+"""Requests per second the budget may be set to: far above any portal (5/s on Enterprise);
+the loopback emulator's fast test profile needs more than a real portal."""
+REST_BURST_MAX = 250
+"""Requests at once: the Enterprise ceiling."""
+
+
+def check_rest_rate(value: float) -> float:
+    """Requests per second for the daemon's REST budget; a whole number or a decimal."""
+    if isinstance(value, bool) or not 0 < value <= REST_RATE_MAX:
+        raise ValueError(
+            f"is not allowed; expected requests per second above 0 and at most "
+            f"{REST_RATE_MAX:g}, e.g. 1.8 (2/s portals), 0.4 for 4 kassas behind one address"
+        )
+    return float(value)
+
+
+def check_rest_burst(value: int) -> int:
+    """Requests the budget lets out at once."""
+    if isinstance(value, bool) or not 1 <= value <= REST_BURST_MAX:
+        raise ValueError(
+            f"is not allowed; expected a whole number of requests from 1 to {REST_BURST_MAX}, "
+            "e.g. 40 (portals with a burst of 50)"
+        )
+    return int(value)
+
+
 class BitrixConfig(SettingsSection):
     portal: str | None = None
     """Portal base URL, e.g. https://example.bitrix24.ru"""
@@ -78,10 +107,16 @@ class BitrixConfig(SettingsSection):
     webhook: SecretStr | None = None
     token_url: str = "https://oauth.bitrix.info/oauth/token/"
     allowed_users: tuple[int, ...] = ()
+    rest_rate: float = DEFAULT_RATE
+    """The REST budget's requests per second (the portal drains 2/s, Enterprise 5/s)."""
+    rest_burst: int = DEFAULT_BURST
+    """The REST budget's requests at once (the portal's ceiling is 50, Enterprise 250)."""
 
     _portal = field_validator("portal")(optional(check_portal_url))
     _token_url = field_validator("token_url")(check_http_url)
     _users = field_validator("allowed_users")(check_user_ids)
+    _rest_rate = field_validator("rest_rate")(check_rest_rate)
+    _rest_burst = field_validator("rest_burst")(check_rest_burst)
 
     @field_validator("webhook")
     @classmethod

@@ -53,6 +53,11 @@ class LinkHealth:
         self.skipped: dict[str, str] = {}
         self.skipped_total = 0
         self._on_change = on_change
+        self._sections: dict[str, Callable[[], Any]] = {}
+
+    def add_section(self, name: str, section: Callable[[], Any]) -> None:
+        """Show ``section()`` under ``name`` in :meth:`snapshot` (e.g. the REST budget)."""
+        self._sections[name] = section
 
     def set_on_change(self, callback: Callable[[], None] | None) -> None:
         self._on_change = callback
@@ -86,7 +91,12 @@ class LinkHealth:
             },
             "skipped_items": [{"item": k, "reason": v} for k, v in self.skipped.items()],
             "skipped_total": self.skipped_total,
+            **{name: section() for name, section in self._sections.items()},
         }
+
+    def changed(self) -> None:
+        """A section has news: tell ``on_change`` (the daemon rewrites ``status.json``)."""
+        self._changed()
 
     def _changed(self) -> None:
         if self._on_change is not None:

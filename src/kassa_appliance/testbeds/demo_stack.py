@@ -34,10 +34,12 @@ from kassa_appliance.appliance.config import (
 )
 from kassa_appliance.appliance.daemon import daemon_command
 from kassa_appliance.bitrix.auth import OAuthAuth, TokenFile
+from kassa_appliance.bitrix.budget import RestBudget
 from kassa_appliance.bitrix.jobs import JOB_ENTITY, JOB_PROPERTIES, publish_job
 from kassa_appliance.bitrix.rest import RestClient
 from kassa_appliance.registers.factory import SIMULATOR_TAPE_ENV
 from kassa_appliance.testbeds.bitrix24.app import Emulator, oauth_credentials
+from kassa_appliance.testbeds.bitrix24.limits import PRODUCER_ADDRESS
 from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
 from kassa_appliance.testbeds.bitrix24.state import CASHIER_USER_ID, Item
 
@@ -132,7 +134,11 @@ class ApplianceStack:
             oauth_credentials(self.emulator.credentials(CASHIER_USER_ID)),
             TokenFile(self.settings.root / "producer-tokens.json"),
         )
-        self.producer = RestClient(producer_auth)
+        # The Bitrix24 side calls from its own address (its own bucket of the portal's rate
+        # limit) and paces itself like the daemon, so its polling never meets a 503.
+        self.producer = RestClient(
+            producer_auth, local_address=PRODUCER_ADDRESS, budget=RestBudget()
+        )
         await self._wait_linked()
 
     async def _start_daemon(self) -> None:

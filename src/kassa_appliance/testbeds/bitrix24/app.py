@@ -9,7 +9,17 @@ Routes on the REST port:
 * ``/_emulator/…`` — test controls (loopback only, no auth):
   ``POST faults`` ``{"kind": "drop|drop_answer|rate_limit|error500|latency", "count": N|null,
   "methods": [...], "seconds": s}`` or ``{"clear": true}``; ``POST expire-tokens``;
-  ``POST pairing`` ``{"user_id": 1}`` → fresh credentials; ``GET stats``.
+  ``POST pairing`` ``{"user_id": 1}`` → fresh credentials; ``GET stats``;
+  ``POST limits`` ``{"profile": "standard|enterprise|test", "rate": r, "burst": n,
+  "operating_limit": s, "operating_window": s, "method_costs": {method: s}}`` (every key
+  optional; the counters start empty) → the limits in force.
+* ``/_portal/…`` and ``/_app/…`` — the portal page hosting the built Kassa app in an iframe
+  and answering the SDK's frame protocol (``portal_page.py``, ``frame_protocol.py``); the
+  ``/rest/`` answers carry CORS headers for it.
+
+Every ``/rest/…`` request passes the portal's rate limit first (``limits.py``: a leaky
+bucket per source address, 503 ``QUERY_LIMIT_EXCEEDED`` beyond it); the profile is the
+``limits`` argument, else the one ``$KASSA_EMULATOR_LIMITS`` names, else ``standard``.
 """
 
 from __future__ import annotations
@@ -25,9 +35,26 @@ from typing import Any
 from kassa_appliance.bitrix.auth import OAuthCredentials
 from kassa_appliance.bitrix.phpquery import parse_query
 from kassa_appliance.testbeds.bitrix24.faults import Faults
+from kassa_appliance.testbeds.bitrix24.frame_protocol import FrameHost
 from kassa_appliance.testbeds.bitrix24.http import MAX_BODY_BYTES, HttpServer, Request, Response
+from kassa_appliance.testbeds.bitrix24.limits import (
+    QUERY_LIMIT_BODY,
+    QUERY_LIMIT_STATUS,
+    LimitProfile,
+    PortalLimits,
+    default_profile,
+    profile_named,
+)
 from kassa_appliance.testbeds.bitrix24.oauth import token_endpoint
+from kassa_appliance.testbeds.bitrix24.portal_page import (
+    AppFiles,
+    PortalPage,
+    default_app_dist,
+    preflight,
+    with_cors,
+)
 from kassa_appliance.testbeds.bitrix24.rest import PushBackend, RestApi
+from kassa_appliance.testbeds.bitrix24.rest_portal import PortalExtras, portal_handlers
 from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID, PortalState
 
 log = logging.getLogger(__name__)
@@ -47,7 +74,13 @@ class Emulator:
         push: PushBackend | None = None,
         host: str = "127.0.0.1",
         max_body_bytes: int = MAX_BODY_BYTES,
+        limits: LimitProfile | str | None = None,
+        app_dist: Path | None = None,
     ) -> None:
+        """``limits``: a :class:`LimitProfile` or a profile name (``standard``,
+        ``enterprise``, ``test``); None takes :func:`limits.default_profile`.
+        ``app_dist``: the built Kassa app (``app/dist`` or its ZIP) the portal page hosts;
+        None takes :func:`portal_page.default_app_dist`."""
         if state is None and state_file is not None and state_file.exists():
             state = PortalState.load(state_file, access_ttl=access_ttl)
         if state is None:
@@ -56,7 +89,14 @@ class Emulator:
         self.state_file = state_file
         self.host = host
         self.faults = Faults()
-        self.api = RestApi(state, push)
+        if isinstance(limits, str):
+            limits = profile_named(limits)
+        self.limits = PortalLimits(limits or default_profile())
+        self.api = RestApi(state, push, self.limits)
+        self.portal_extras = PortalExtras()
+        self.api.add_methods(portal_handlers(self.portal_extras))
+        self.frames = FrameHost(state)
+        self.portal_page = PortalPage(self.frames, AppFiles(app_dist or default_app_dist()))
         self._http = HttpServer(self._handle, max_body_bytes=max_body_bytes)
         self._saver: asyncio.Task[None] | None = None
         self.port = 0
@@ -84,6 +124,7 @@ class Emulator:
 
     async def start(self, port: int = 0) -> None:
         self.port = await self._http.start(self.host, port)
+        self.frames.portal_url = self.url
         if self.state_file is not None:
             self.state.save(self.state_file)
             self._saver = asyncio.create_task(self._save_periodically())
@@ -131,7 +172,22 @@ class Emulator:
 
     # -- HTTP dispatch -----------------------------------------------------------------
 
+    def portal_page_url(self, user_id: int = ADMIN_USER_ID) -> str:
+        """Where a browser opens the Kassa app in this portal, as ``user_id``."""
+        return self.portal_page.url(user_id)
+
     async def _handle(self, request: Request) -> Response | None:
+        path = request.path
+        if path.startswith(("/_portal", "/_app/")):
+            return self.portal_page.handle(request)
+        if not path.startswith("/rest/"):
+            return await self._route(request)
+        if request.method == "OPTIONS":
+            return preflight(request)
+        response = await self._route(request)
+        return with_cors(request, response) if response is not None else None
+
+    async def _route(self, request: Request) -> Response | None:
         path = request.path
         if path.startswith("/_emulator/"):
             return self._control(request)
@@ -141,6 +197,8 @@ class Emulator:
             return Response.json(400, {"error": "INVALID_REQUEST", "error_description": str(exc)})
         if path.rstrip("/") == "/oauth/token":
             return await self._faulted("oauth/token", lambda: self._token(params))
+        if path.startswith("/rest/") and not self.limits.admit(request.peer):
+            return Response.json(QUERY_LIMIT_STATUS, QUERY_LIMIT_BODY)
         webhook = _WEBHOOK_PATH.match(path)
         if webhook:
             user, code, method = webhook.groups()
@@ -164,10 +222,7 @@ class Emulator:
                 await answer()
                 return None
             if decision.action == "rate_limit":
-                return Response.json(
-                    503,
-                    {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"},
-                )
+                return Response.json(QUERY_LIMIT_STATUS, QUERY_LIMIT_BODY)
             if decision.action == "error500":
                 return Response.json(
                     500,
@@ -206,6 +261,12 @@ class Emulator:
                 return Response.json(200, {"ok": True})
             if action == "pairing" and request.method == "POST":
                 return Response.json(200, self.credentials(int(data.get("user_id", ADMIN_USER_ID))))
+            if action == "limits" and request.method == "POST":
+                profile = self.limits.profile
+                if "profile" in data:
+                    profile = profile_named(str(data.pop("profile")))
+                self.limits.configure(profile.with_changes(data))
+                return Response.json(200, self.limits.snapshot())
             if action == "stats":
                 return Response.json(
                     200,
@@ -215,6 +276,7 @@ class Emulator:
                         "refreshes": self.state.refresh_count,
                         "faults_fired": self.faults.fired,
                         "items": {c: len(e.items) for c, e in self.state.entities.items()},
+                        "limits": self.limits.snapshot(),
                     },
                 )
         except (ValueError, TypeError) as exc:

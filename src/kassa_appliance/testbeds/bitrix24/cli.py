@@ -21,6 +21,7 @@ from kassa_appliance.bitrix.jobs import publish_job
 from kassa_appliance.bitrix.rest import RestClient
 from kassa_appliance.files import write_private_file
 from kassa_appliance.testbeds.bitrix24.app import Emulator
+from kassa_appliance.testbeds.bitrix24.limits import PROFILES
 from kassa_appliance.testbeds.bitrix24.state import CASHIER_USER_ID
 
 EXIT_OK = 0
@@ -46,6 +47,13 @@ def register_cli(subparsers: Any) -> None:
         "--push-buffer-delay", type=float, default=None, help="push frame buffering delay, s"
     )
     emulator.add_argument("--no-push", action="store_true", help="REST only")
+    emulator.add_argument(
+        "--limits",
+        choices=sorted(PROFILES),
+        default=None,
+        help="REST limit profile: standard (2/s, burst 50), enterprise (5/s, burst 250) or "
+        "test (burst 50, fast drain); default $KASSA_EMULATOR_LIMITS, else standard",
+    )
     emulator.set_defaults(handler=run_emulator_command)
 
     send = subparsers.add_parser("send-job", help="store a KASSAJOB item and ring the doorbell")
@@ -84,7 +92,11 @@ async def _start_push(args: argparse.Namespace) -> Any:
 async def _serve_emulator(args: argparse.Namespace) -> None:
     push = None if args.no_push else await _start_push(args)
     emulator = Emulator(
-        state_file=args.state_file, access_ttl=args.access_ttl, push=push, host=args.host
+        state_file=args.state_file,
+        access_ttl=args.access_ttl,
+        push=push,
+        host=args.host,
+        limits=args.limits,
     )
     await emulator.start(args.port)
     pairing = emulator.credentials()

@@ -38,6 +38,8 @@ class Request:
     body: bytes
     oversize: int = 0
     """Bytes of a body over the limit (not kept); 0 for a normal request."""
+    peer: str = ""
+    """The client's IP address (what the portal's rate limit is keyed by)."""
 
 
 @dataclass
@@ -87,9 +89,11 @@ class HttpServer:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if isinstance(peername, tuple) and peername else ""
         try:
             while True:
-                request = await _read_request(reader, self.max_body_bytes)
+                request = await _read_request(reader, self.max_body_bytes, peer)
                 if request is None:
                     return
                 if request.oversize:
@@ -122,7 +126,9 @@ class HttpServer:
                 writer.close()
 
 
-async def _read_request(reader: asyncio.StreamReader, max_body: int) -> Request | None:
+async def _read_request(
+    reader: asyncio.StreamReader, max_body: int, peer: str = ""
+) -> Request | None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError:
@@ -151,10 +157,10 @@ async def _read_request(reader: asyncio.StreamReader, max_body: int) -> Request 
             while left:
                 left -= len(await reader.readexactly(min(left, 1024 * 1024)))
             path, _, query = target.partition("?")
-            return Request(method.upper(), path, query, headers, b"", oversize=length)
+            return Request(method.upper(), path, query, headers, b"", oversize=length, peer=peer)
         body = await reader.readexactly(length)
     path, _, query = target.partition("?")
-    return Request(method.upper(), path, query, headers, body)
+    return Request(method.upper(), path, query, headers, body, peer=peer)
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

@@ -19,6 +19,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kassa_appliance.bitrix.phpquery import parse_query
+from kassa_appliance.testbeds.bitrix24.limits import (
+    OPERATION_LIMIT_CODE,
+    OPERATION_LIMIT_STATUS,
+    OPERATION_LIMIT_TEXT,
+    PortalLimits,
+    default_profile,
+)
 from kassa_appliance.testbeds.bitrix24.rest_entity import ENTITY_CODE_MAX, PAGE_SIZE, EntityMethods
 from kassa_appliance.testbeds.bitrix24.rest_pull import PullMethods
 from kassa_appliance.testbeds.bitrix24.rest_types import (
@@ -47,7 +54,9 @@ __all__ = [
 BATCH_LIMIT = 50
 
 
-def _time_block(start: float) -> dict[str, Any]:
+def _time_block(
+    start: float, operating: float = 0.0, reset_at: float | None = None
+) -> dict[str, Any]:
     finish = time.time()
     return {
         "start": start,
@@ -56,16 +65,27 @@ def _time_block(start: float) -> dict[str, Any]:
         "processing": finish - start,
         "date_start": iso(start),
         "date_finish": iso(finish),
-        "operating_reset_at": int(start) + 600,
-        "operating": 0,
+        "operating_reset_at": int(reset_at if reset_at is not None else start + 600),
+        "operating": operating,
     }
+
+
+def _operating_key(caller: Caller) -> str:
+    """Operating time is kept per application, and per webhook (restdocs ``limits.md``)."""
+    return "app" if caller.application else f"webhook:{caller.user.id}"
 
 
 class RestApi(EntityMethods, PullMethods):
     """The emulated portal's REST surface: one method table over the mixed-in handlers."""
 
-    def __init__(self, state: PortalState, push: PushBackend | None = None) -> None:
+    def __init__(
+        self,
+        state: PortalState,
+        push: PushBackend | None = None,
+        limits: PortalLimits | None = None,
+    ) -> None:
         self.state = state
+        self.limits = limits or PortalLimits(default_profile())
         self.push = push
         self.published: list[PublishedEvent] = []
         self.calls: dict[str, int] = {}
@@ -84,6 +104,10 @@ class RestApi(EntityMethods, PullMethods):
             "pull.application.config.get": self._pull_config,
             "pull.application.event.add": self._pull_event_add,
         }
+
+    def add_methods(self, methods: dict[str, Handler]) -> None:
+        """More methods (e.g. ``rest_portal``'s, for the app in the portal page)."""
+        self._methods.update(methods)
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -122,7 +146,10 @@ class RestApi(EntityMethods, PullMethods):
             body["next"] = result.next
         if result.total is not None:
             body["total"] = result.total
-        body["time"] = _time_block(start)
+        if method == "batch":  # the outer batch is not accounted in operating time
+            body["time"] = _time_block(start)
+        else:
+            body["time"] = self._operating_time_block(start, caller, method)
         return 200, body
 
     async def _dispatch(self, caller: Caller, method: str, params: dict[str, Any]) -> Answer:
@@ -130,7 +157,22 @@ class RestApi(EntityMethods, PullMethods):
         if handler is None:
             raise ApiError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
         self.calls[method] = self.calls.get(method, 0) + 1
-        return await handler(caller, params)
+        app = _operating_key(caller)
+        operating = self.limits.operating
+        if operating.blocked(app, method):
+            self.limits.stats.operation_blocked += 1
+            raise ApiError(OPERATION_LIMIT_STATUS, OPERATION_LIMIT_CODE, OPERATION_LIMIT_TEXT)
+        started = time.perf_counter()
+        try:
+            return await handler(caller, params)
+        finally:
+            spent = time.perf_counter() - started + self.limits.cost(method)
+            operating.record(app, method, spent)
+
+    def _operating_time_block(self, start: float, caller: Caller, method: str) -> dict[str, Any]:
+        app = _operating_key(caller)
+        operating = self.limits.operating
+        return _time_block(start, operating.used(app, method), operating.reset_at(app, method))
 
     async def _batch(self, caller: Caller, params: dict[str, Any]) -> Answer:
         cmd = params.get("cmd")
@@ -169,7 +211,7 @@ class RestApi(EntityMethods, PullMethods):
                 totals[key] = answer.total
             if answer.next is not None:
                 nexts[key] = answer.next
-            times[key] = _time_block(start)
+            times[key] = self._operating_time_block(start, caller, sub_method)
 
         def php(section: dict[str, Any]) -> Any:
             return section if section else []  # PHP encodes an empty array as []
