@@ -26,6 +26,7 @@ from kassa_appliance.registers.simulator import SimulatorRegister
 from kassa_appliance.registers.simulator_faults import Fault, set_fault
 from kassa_appliance.registers.simulator_state import load_state
 from kassa_appliance.testbeds.bitrix24.app import Emulator
+from kassa_appliance.testbeds.bitrix24.limits import PRODUCER_ADDRESS
 from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
 from kassa_appliance.testbeds.bitrix24.state import CASHIER_USER_ID
 from sample_tasks import sell
@@ -109,7 +110,10 @@ async def linked(tmp_path: Path) -> AsyncIterator[LinkedAppliance]:
         kassa=KassaConfig(id=KASSA),
     )
     producer = oauth_client(
-        emulator, tmp_path / "producer.json", pairing=emulator.credentials(CASHIER_USER_ID)
+        emulator,
+        tmp_path / "producer.json",
+        pairing=emulator.credentials(CASHIER_USER_ID),
+        local_address=PRODUCER_ADDRESS,  # the Bitrix24 side: its own rate-limit bucket
     )
     appliance = LinkedAppliance(emulator, push, journal, engine, producer, tmp_path)
     try:

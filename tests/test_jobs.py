@@ -29,6 +29,7 @@ from kassa_appliance.fiscal.journal import JobState, Journal
 from kassa_appliance.registers.simulator import SimulatorRegister
 from kassa_appliance.registers.simulator_state import load_state
 from kassa_appliance.testbeds.bitrix24.app import Emulator
+from kassa_appliance.testbeds.bitrix24.limits import PRODUCER_ADDRESS
 from kassa_appliance.testbeds.bitrix24.state import CASHIER_USER_ID, Item
 from sample_tasks import sell
 
@@ -79,6 +80,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             emulator,
             tmp_path / "producer" / "tokens.json",
             pairing=emulator.credentials(user_id=CASHIER_USER_ID),
+            local_address=PRODUCER_ADDRESS,  # the Bitrix24 side: its own rate-limit bucket
         )
         try:
             yield World(tmp_path, emulator, producer, appliance_rest, journal, engine)
@@ -226,9 +228,11 @@ async def test_a_task_that_is_not_json_fails_with_a_clear_reason(world: World) -
 async def test_write_back_is_retried_through_500s_and_across_a_restart_until_accepted(
     world: World,
 ) -> None:
-    await world.link().ensure_storage()
+    link = world.link()
+    await link.ensure_storage()
     job_id = str(uuid.uuid4())
     await publish_job(world.producer, job_id=job_id, kassa=KASSA, task=sell(), ring=False)
+    await link.on_doorbell({"job": job_id, "kassa": KASSA})  # taken (reconciliation batches)
     world.emulator.faults.add("error500", count=None, methods=["batch"])
     async with running(world.link()):
         await wait_until(lambda: (j := world.journal.get(job_id)) is not None and j.state.is_final)

@@ -16,6 +16,7 @@ reached the register is not cancelled: the item gets STATE ``accepted`` and ERRO
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -59,6 +60,9 @@ class Intake:
         self._wake_reporter = wake_reporter
         self.item_ids: dict[str, int] = {}
         self.to_accept: dict[str, int] = {}
+        self.accept_since: dict[str, float] = {}
+        """When (monotonic) each STATE=accepted mark was queued (the write-back holds it
+        back for a while: a quick outcome makes it needless)."""
         self.notes: dict[int, Command] = {}
         """Answers written by item id, outside the journal (a poison item, a refused
         cancel, an outcome restored over a late cancel)."""
@@ -225,6 +229,7 @@ class Intake:
             return False
         log.info("job %s cancelled by %s", job_id, by)
         self.to_accept.pop(job_id, None)
+        self.accept_since.pop(job_id, None)
         self._wake_reporter()
         return False
 
@@ -237,4 +242,5 @@ class Intake:
 
     def queue_accept(self, stored: StoredJob) -> None:
         self.to_accept[stored.job_id] = stored.item_id
+        self.accept_since.setdefault(stored.job_id, time.monotonic())
         self._wake_reporter()

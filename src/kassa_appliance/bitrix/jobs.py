@@ -9,16 +9,22 @@
 * A doorbell (``kassa.job``, ``{job, kassa}``) has no trustworthy sender: only the stored
   item is acted on, its CREATED_BY is recorded, and with ``bitrix.allowed-users`` set a job
   from anyone else is failed with a clear reason — never fiscalised.
+* Doorbells are coalesced: the push loop only rings (:mod:`~kassa_appliance.bitrix.doorbells`),
+  the doorbell loop reads every new item of this kassa in item-id order, 50 per request
+  (:mod:`~kassa_appliance.bitrix.reading`), so jobs are fiscalised in the order Bitrix24
+  stored them.
 * :meth:`JobLink.reconcile` lists ``new``/``accepted`` jobs (and ``cancelled`` ones not yet
-  answered) for this kassa on every (re)connect and every 60 s, so nothing depends on a
-  push arriving.
+  answered) for this kassa on every (re)connect, every 60 s while the push connection is
+  down and every 5 minutes while it is up, so nothing depends on a push arriving.
 * An item that cannot be taken (TASK or REPLY beyond the input limits, not JSON, an unusable
   NAME, or anything unforeseen) is answered ``failed`` with its reason and never taken again
   (:mod:`~kassa_appliance.bitrix.incoming`).
 * Write-backs are driven from the journal (``unreported()`` → ``mark_reported()``), in
-  batches bounded by count and bytes, retried with back-off until Bitrix24 accepts them,
-  across restarts; one outcome the portal refuses is sent alone, then shortened, then given
-  up, so it never holds up the others (:mod:`~kassa_appliance.bitrix.writeback`).
+  batches bounded by count and bytes that also carry the state event for the app and the
+  heartbeat (:mod:`~kassa_appliance.bitrix.reporting`), retried with back-off until
+  Bitrix24 accepts them, across restarts; one outcome the portal refuses is sent alone,
+  then shortened, then given up, so it never holds up the others
+  (:mod:`~kassa_appliance.bitrix.writeback`).
 * Every loop is supervised (:mod:`~kassa_appliance.bitrix.supervisor`): an unexpected error
   is logged, counted for ``status`` and the loop restarts.
 
@@ -28,21 +34,20 @@ The coupling to the local engine is the one small :class:`EnginePort` adapter.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from kassa_appliance.aio import wait_event
+from kassa_appliance.bitrix.doorbells import Doorbells
 from kassa_appliance.bitrix.engine_port import EngineAdapter, EnginePort
-from kassa_appliance.bitrix.errors import AlreadyExists, BitrixError, NotFound
+from kassa_appliance.bitrix.errors import BitrixError
 from kassa_appliance.bitrix.heartbeat import DeviceHeartbeat
 from kassa_appliance.bitrix.intake import Intake
 from kassa_appliance.bitrix.parsing import job_id_problem
 from kassa_appliance.bitrix.protocol import (
     DEVICE_ENTITY,
-    DEVICE_PROPERTIES,
     JOB_ENTITY,
     JOB_PROPERTIES,
     STATE_ACCEPTED,
@@ -51,11 +56,11 @@ from kassa_appliance.bitrix.protocol import (
     STATE_FAILED,
     STATE_NEW,
     StoredJob,
-    dumps,
-    item_property,
 )
-from kassa_appliance.bitrix.reporting import Reporter
+from kassa_appliance.bitrix.reading import JobReader
+from kassa_appliance.bitrix.reporting import ACCEPT_DELAY, Reporter
 from kassa_appliance.bitrix.rest import RestClient
+from kassa_appliance.bitrix.storage import ensure_storage, publish_job
 from kassa_appliance.bitrix.supervisor import LinkHealth, supervised
 from kassa_appliance.bitrix.writeback import outcome_properties
 
@@ -79,9 +84,22 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 RECONCILE_INTERVAL = 60.0
+"""Reconciliation while live doorbells cannot be relied on (no push connection)."""
+CONNECTED_RECONCILE_INTERVAL = 300.0
+"""Reconciliation while the push connection is up (and after every reconnect)."""
 HEARTBEAT_INTERVAL = 300.0
 HEARTBEAT_MIN_GAP = 5.0
 REPORT_SWEEP_INTERVAL = 5.0
+READ_SPACING = 1.0
+"""Seconds between doorbell reads while doorbells keep coming: the first bell after a
+quiet spell is read at once, later ones gather for one read (one request per 50 jobs)."""
+WRITE_SPACING = 2.0
+"""Seconds between write-back rounds while outcomes keep coming (the same idea). With
+reads at most every second, a steady stream of receipts costs at most 1.5 requests/s,
+within the portal's 2/s."""
+WRITE_LINGER = 0.05
+"""A write-back waits this long after the first news so a batch gathers what belongs
+together (the outcome, its state event, the heartbeat)."""
 
 
 class JobLink:
@@ -94,19 +112,31 @@ class JobLink:
         allowed_users: frozenset[int] = frozenset(),
         device_status: Callable[[], dict[str, Any]] | None = None,
         reconcile_interval: float = RECONCILE_INTERVAL,
+        connected_reconcile_interval: float = CONNECTED_RECONCILE_INTERVAL,
+        live: Callable[[], bool] = lambda: False,
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         heartbeat_min_gap: float = HEARTBEAT_MIN_GAP,
         sweep_interval: float = REPORT_SWEEP_INTERVAL,
+        read_spacing: float = READ_SPACING,
+        write_spacing: float = WRITE_SPACING,
+        write_linger: float = WRITE_LINGER,
+        accept_delay: float = ACCEPT_DELAY,
         retry_base: float = 1.0,
         retry_max: float = 60.0,
         health: LinkHealth | None = None,
     ) -> None:
+        """``live()`` says whether live doorbells arrive (the push connection is up)."""
         self._rest = rest
         self._engine = engine
         self.kassa_id = kassa_id
         self._reconcile_interval = reconcile_interval
+        self._connected_reconcile_interval = connected_reconcile_interval
+        self._live = live
         self._heartbeat_min_gap = heartbeat_min_gap
         self._sweep_interval = sweep_interval
+        self._read_spacing = read_spacing
+        self._write_spacing = write_spacing
+        self._write_linger = write_linger
         self._retry_base = retry_base
         self._retry_max = retry_max
         self.health = health or LinkHealth()
@@ -120,6 +150,10 @@ class JobLink:
             health=self.health,
             wake_reporter=self._report_needed.set,
         )
+        self._reader = JobReader(
+            rest, self._intake, is_final=self._is_final, is_known=self._is_known
+        )
+        self.doorbells = Doorbells()
         self._heartbeat = DeviceHeartbeat(
             rest,
             kassa_id=kassa_id,
@@ -127,109 +161,72 @@ class JobLink:
             interval=heartbeat_interval,
             min_gap=heartbeat_min_gap,
         )
-        self._reporter = Reporter(rest, engine, self._intake, self.health)
+        self._reporter = Reporter(
+            rest,
+            engine,
+            self._intake,
+            self.health,
+            heartbeat=self._heartbeat,
+            accept_delay=accept_delay,
+        )
         self._storage_ready = False
         self._tasks: list[asyncio.Task[None]] = []
         engine.on_change(self._on_engine_change)
 
-    # -- storage bootstrap --------------------------------------------------------------
+    def set_allowed_users(self, users: frozenset[int]) -> None:
+        """Who may create jobs from now on (central settings; empty: anyone)."""
+        self._intake._allowed = frozenset(users)
 
     async def ensure_storage(self) -> None:
         """Create KASSAJOB/KASSADEV and their properties where missing (idempotent)."""
-        await self._ensure_entity(JOB_ENTITY, "Kassa jobs", {"AU": "W"}, JOB_PROPERTIES)
-        await self._ensure_entity(DEVICE_ENTITY, "Kassa devices", {"AU": "R"}, DEVICE_PROPERTIES)
+        await ensure_storage(self._rest)
         self._storage_ready = True
-
-    async def _ensure_entity(
-        self, entity: str, name: str, access: dict[str, str], properties: tuple[str, ...]
-    ) -> None:
-        try:
-            await self._rest.result("entity.get", {"ENTITY": entity})
-        except NotFound:
-            log.info("creating Bitrix24 storage %s", entity)
-            with contextlib.suppress(AlreadyExists):
-                await self._rest.result(
-                    "entity.add", {"ENTITY": entity, "NAME": name, "ACCESS": access}
-                )
-        existing = await self._rest.result("entity.item.property.get", {"ENTITY": entity})
-        have = {str(p.get("PROPERTY")) for p in existing or [] if isinstance(p, Mapping)}
-        missing = [code for code in properties if code not in have]
-        if not missing:
-            return
-        items = await self._rest.batch(
-            [
-                ("entity.item.property.add", {"ENTITY": entity, "PROPERTY": c, "NAME": c})
-                for c in missing
-            ]
-        )
-        for code, item in zip(missing, items, strict=True):
-            if item.error is not None and not isinstance(item.error, AlreadyExists):
-                raise item.error
-            log.info("added property %s.%s", entity, code)
 
     # -- incoming jobs ------------------------------------------------------------------
 
-    async def on_doorbell(self, params: Mapping[str, Any]) -> None:
-        """Handle a ``kassa.job`` doorbell: fetch the stored item and act on it."""
+    def _is_known(self, job_id: str) -> bool:
+        return self._engine.get(job_id) is not None
+
+    def _is_final(self, job_id: str) -> bool:
+        known = self._engine.get(job_id)
+        return known is not None and known.state.is_final
+
+    def _worth_reading(self, params: Mapping[str, Any]) -> str | None:
+        """The job id of a ``kassa.job`` doorbell that needs a read, else None."""
         job_id = str(params.get("job") or "")
         kassa = params.get("kassa")
         if not job_id:
             log.warning("doorbell without a job id ignored")
-            return
+            return None
         if kassa is not None and str(kassa) != self.kassa_id:
             log.debug("doorbell for kassa %s ignored (this is %s)", kassa, self.kassa_id)
-            return
+            return None
         problem = job_id_problem(job_id)
         if problem is not None:  # the stored item (if any) is answered by reconciliation
             log.warning("doorbell ignored: %s", problem)
             self.request_reconcile()
-            return
-        known = self._engine.get(job_id)
-        if known is not None and known.state.is_final:
-            return  # repeated doorbell (a non-final job may have been cancelled: look)
-        items = await self._rest.result(
-            "entity.item.get",
-            {"ENTITY": JOB_ENTITY, "FILTER": {"NAME": job_id}, "SORT": {"ID": "ASC"}},
-        )
-        for raw in items or []:
-            if not isinstance(raw, Mapping):
-                continue
-            if raw.get("NAME") == job_id and item_property(raw, "KASSA") == self.kassa_id:
-                self._intake.take_item(raw)
-                return
-        if known is None:
-            log.warning("doorbell for job %s but no such KASSAJOB item for this kassa", job_id)
+            return None
+        if self._is_final(job_id):
+            return None  # repeated doorbell (a non-final job may have been cancelled: look)
+        return job_id
+
+    def ring(self, params: Mapping[str, Any]) -> None:
+        """A ``kassa.job`` doorbell from the push loop: noted at once, read by the doorbell
+        loop together with the others rung meanwhile (never awaits)."""
+        job_id = self._worth_reading(params)
+        if job_id is not None:
+            self.doorbells.ring(job_id, known=self._is_known(job_id))
+
+    async def on_doorbell(self, params: Mapping[str, Any]) -> None:
+        """Handle one ``kassa.job`` doorbell now: read the new items (and this job's)."""
+        job_id = self._worth_reading(params)
+        if job_id is not None:
+            await self._reader.read_rung({job_id: self._is_known(job_id)})
 
     async def reconcile(self) -> int:
         """Pick up every new/accepted job for this kassa, and act on the cancelled ones not
         yet answered; returns how many jobs were new."""
-        base = {"ENTITY": JOB_ENTITY, "SORT": {"ID": "ASC"}}
-        items = await self._rest.list_all(
-            "entity.item.get",
-            {
-                **base,
-                "FILTER": {
-                    "PROPERTY_KASSA": self.kassa_id,
-                    "PROPERTY_STATE": [STATE_NEW, STATE_ACCEPTED],
-                },
-            },
-        )
-        # An answered cancel carries ERROR, so only unanswered ones are listed again.
-        items += await self._rest.list_all(
-            "entity.item.get",
-            {
-                **base,
-                "FILTER": {
-                    "PROPERTY_KASSA": self.kassa_id,
-                    "PROPERTY_STATE": STATE_CANCELLED,
-                    "PROPERTY_ERROR": False,
-                },
-            },
-        )
-        taken = sum(1 for raw in items if self._intake.take_item(raw))
-        if taken:
-            log.info("reconciliation picked up %d job(s)", taken)
-        return taken
+        return await self._reader.reconcile()
 
     def request_reconcile(self) -> None:
         self._reconcile_needed.set()
@@ -242,11 +239,16 @@ class JobLink:
         self._report_needed.set()
         self._status_changed.set()
 
+    @property
+    def reads(self) -> int:
+        """``entity.item.get`` requests made for jobs so far."""
+        return self._reader.reads
+
     # -- write-back ---------------------------------------------------------------------
 
     async def report_pending(self) -> int:
-        """Write in-place answers, STATE=accepted marks and finished outcomes back; returns
-        outcomes accepted by Bitrix24. Raises BitrixError when the portal cannot be
+        """Write in-place answers, due STATE=accepted marks and finished outcomes back;
+        returns outcomes accepted by Bitrix24. Raises BitrixError when the portal cannot be
         reached (what was settled before stays settled)."""
         reported = await self._reporter.report_pending()
         if self._reporter.more_to_send:
@@ -264,8 +266,8 @@ class JobLink:
         return list(self._tasks)
 
     async def run(self) -> None:
-        """Bootstrap storage, then reconcile / report / heartbeat until cancelled; every
-        loop is supervised, so only cancelling ends this."""
+        """Bootstrap storage, then read doorbells / reconcile / report / heartbeat until
+        cancelled; every loop is supervised, so only cancelling ends this."""
         await supervised(
             "storage bootstrap",
             lambda: self._retrying("storage bootstrap", self.ensure_storage),
@@ -275,15 +277,9 @@ class JobLink:
         self._reconcile_needed.set()
         self._report_needed.set()
         loops: dict[str, Callable[[], Awaitable[None]]] = {
-            "reconciliation": lambda: self._retrying_loop(
-                self._reconcile_needed, self._reconcile_interval, self.reconcile, "reconciliation"
-            ),
-            "write-back": lambda: self._retrying_loop(
-                self._report_needed,
-                self._sweep_interval,
-                self.report_pending,
-                "write-back to Bitrix24",
-            ),
+            "doorbells": self._doorbell_loop,
+            "reconciliation": self._reconcile_loop,
+            "write-back": self._report_loop,
             "heartbeat": self._heartbeat_loop,
         }
         async with asyncio.TaskGroup() as group:
@@ -311,60 +307,71 @@ class JobLink:
         ceiling = min(self._retry_max, self._retry_base * 2 ** min(max(attempt, 1) - 1, 10))
         return random.uniform(ceiling / 2, ceiling)
 
-    async def _retrying_loop(
-        self,
-        needed: asyncio.Event,
-        interval: float,
-        work: Callable[[], Awaitable[object]],
-        what: str,
-    ) -> None:
-        """Run ``work`` whenever ``needed`` is set and at least every ``interval``; Bitrix24
-        failures are retried with back-off (the work is idempotent: it starts from the
-        journal and the portal's state)."""
+    async def _doorbell_loop(self) -> None:
+        """Read rung doorbells, coalesced: the first bell after a quiet spell is read at
+        once, later ones wait until ``read_spacing`` seconds after the previous read and
+        are read together. A failed read leaves the jobs to reconciliation."""
+        loop = asyncio.get_running_loop()
+        last_read = -self._read_spacing
+        failures = 0
         while True:
-            await wait_event(needed, interval)
-            needed.clear()
-            await self._retrying(what, work)
+            await self.doorbells.ready.wait()
+            pause = last_read + self._read_spacing - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            rung, overflowed = self.doorbells.take()
+            if overflowed:
+                self.request_reconcile()
+            last_read = loop.time()
+            try:
+                await self._reader.read_rung(rung)
+                failures = 0
+            except BitrixError as exc:
+                failures += 1
+                log.warning("doorbell read failed (%s); reconciliation picks the jobs up", exc)
+                self.request_reconcile()
+                await asyncio.sleep(self.backoff(failures))
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            interval = (
+                self._connected_reconcile_interval if self._live() else self._reconcile_interval
+            )
+            await wait_event(self._reconcile_needed, interval)
+            self._reconcile_needed.clear()
+            await self._retrying("reconciliation", self.reconcile)
+
+    async def _report_loop(self) -> None:
+        """Write back whenever there is news, gathering it: ``write_linger`` after the first
+        news after a quiet spell, else not before ``write_spacing`` seconds after the
+        previous round (a round sends all there is, in as many batches as it takes); and
+        when a held-back accepted mark becomes due."""
+        loop = asyncio.get_running_loop()
+        last_round = -self._write_spacing
+        while True:
+            interval = self._sweep_interval
+            due = self._reporter.next_due
+            if due is not None:
+                interval = max(0.0, min(interval, due - loop.time()))
+            await wait_event(self._report_needed, interval)
+            gap = last_round + self._write_spacing - loop.time()
+            await asyncio.sleep(max(self._write_linger, gap))
+            self._report_needed.clear()
+            last_round = loop.time()
+            await self._retrying("write-back to Bitrix24", self.report_pending)
+            if self._reporter.more_to_send:
+                last_round = -self._write_spacing  # a full round: go on at once
 
     async def _heartbeat_loop(self) -> None:
+        """Find (or create) the KASSADEV item, then ask the write-back for a heartbeat when
+        one is wanted on its own; otherwise heartbeats ride in write-back batches."""
         while True:
             try:
-                await self._heartbeat.beat()
+                if not self._heartbeat.known:
+                    await self._heartbeat.beat(force=True)
+                elif self._heartbeat.wanted():
+                    self._report_needed.set()
             except BitrixError as exc:
                 log.warning("heartbeat failed: %s", exc)
             await wait_event(self._status_changed, self._heartbeat_min_gap)
             self._status_changed.clear()
-
-
-async def publish_job(
-    rest: RestClient,
-    *,
-    job_id: str,
-    kassa: str,
-    task: Any,
-    source: str = "cli",
-    reply: dict[str, Any] | None = None,
-    ring: bool = True,
-) -> int:
-    """What a producer (the Bitrix24 app, a bot, ``kassa-appliance send-job``) does: store a
-    KASSAJOB item (STATE=new), then ring the doorbell. Returns the item id."""
-    item_id = await rest.result(
-        "entity.item.add",
-        {
-            "ENTITY": JOB_ENTITY,
-            "NAME": job_id,
-            "PROPERTY_VALUES": {
-                "KASSA": kassa,
-                "STATE": STATE_NEW,
-                "TASK": task if isinstance(task, str) else dumps(task),
-                "SOURCE": source,
-                "REPLY": "" if reply is None else dumps(reply),
-            },
-        },
-    )
-    if ring:
-        await rest.result(
-            "pull.application.event.add",
-            {"COMMAND": "kassa.job", "PARAMS": {"job": job_id, "kassa": kassa}},
-        )
-    return int(item_id)

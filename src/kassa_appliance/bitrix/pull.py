@@ -12,28 +12,24 @@ One WebSocket to the portal's push server, kept alive until cancelled::
 What it does, and why:
 
 * text framing (server v3/v4; several ``#!NGINXNMS!#…#!NGINXNME!#`` records per frame) and
-  v5 JSON-RPC (text ``ping``→``pong``, ``mack:<mid>`` acks, 3005 when pings stop);
-* every 60 s the config is checked (``config_timestamp``, ``exp``, each channel's ``end``);
-  a stale one is fetched again and the connection reopened — the portal silently starts
-  publishing to a new channel id after ~12 h;
-* ``pull`` system commands: ``channel_expire`` (new channel → reconnect, otherwise fetch
-  the config), ``config_expire`` and ``server_restart`` (fetch the config after a random
-  10–120 s, per the REST docs);
+  v5 JSON-RPC (text ``ping``→``pong``, ``mack:<mid>`` acks, 3005 when pings stop); a v5
+  config whose server sends v4 text frames (or never a JSON-RPC ping) falls back to v4
+  framing with one warning;
+* the config is checked every 60 s (``config_timestamp``, ``exp``, channel ``end``s);
+  ``channel_expire``, ``config_expire`` and ``server_restart`` (after the random 10–120 s
+  the REST docs require) and a stale config lead to a new connection that is opened
+  *next to* the old one, which stays in use until then (:mod:`.pull_handover`);
 * HTTP 400 at connect or close code 4010 means "wrong channel id": fetch the config again;
 * reconnect back-off per :class:`BackoffPolicy`, reset once a connection stayed up
-  ``stable_after`` seconds; history resume with ``mid=<last mid>`` and dedup of the last
-  1000 mids, so a replay after a reconnect is not delivered twice;
-* a revision other than 19 is logged, not fatal; malformed records are logged and skipped.
+  ``stable_after`` seconds; ``on_connect`` after every (re)connect; history resume with
+  ``mid=<last mid>`` and dedup of the last 1000 mids;
+* ``on_message`` runs in its own task, in order, behind a bounded queue, so a slow handler
+  never holds up the next frame; a revision other than 19 is logged, not fatal.
 
-Application events published with ``pull.application.event.add`` arrive with ``module_id``
-= the event's MODULE_ID, lower-cased, default ``"application"``; the doorbell is command
-``kassa.job`` with params ``{job, kassa}`` (:func:`doorbell`). ``pull`` system commands are
-handled here and never reach ``on_message``.
-
-This module owns the connection: config fetch, connect, the receive loop with its config
-checks and v5 ping watchdog, and the reconnect/back-off cycle. What happens to the received
-records (dedup, system commands, delivery, acks) is
-:mod:`~kassa_appliance.bitrix.pull_dispatch`.
+Application events (``pull.application.event.add``) arrive with ``module_id`` = MODULE_ID,
+lower-cased, default ``"application"``; the doorbell is command ``kassa.job`` with params
+``{job, kassa}`` (:func:`doorbell`). ``pull`` system commands never reach ``on_message``;
+records (dedup, system commands, acks) are handled in :mod:`.pull_dispatch`.
 """
 
 from __future__ import annotations
@@ -44,7 +40,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -62,12 +58,15 @@ from kassa_appliance.bitrix.pull_dispatch import (
     SYSTEM_MODULE,
     WRONG_CHANNEL_ID,
     ActionOutcome,
+    DeliveryQueue,
     MessageHandler,
     Outcome,
     PullDispatcher,
     call_safely,
 )
 from kassa_appliance.bitrix.pull_frames import PullMessage, parse_jsonrpc_frame, parse_text_frame
+from kassa_appliance.bitrix.pull_handover import Handover
+from kassa_appliance.bitrix.pull_types import DOORBELL_COMMAND, PullStatus, PullTiming, doorbell
 
 __all__ = [
     "CHANNEL_EXPIRED",
@@ -90,53 +89,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DOORBELL_COMMAND = "kassa.job"
 JSON_RPC_PING = "ping"
 JSON_RPC_PONG = "pong"
-
+TEXT_RECORD_START = "#!NGINXNMS!#"
+HANDOVER_POLL = 0.02  # seconds between looks at a new connection being opened
 ConfigFetcher = Callable[[], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
 ConnectHandler = Callable[[], Awaitable[None]]
-
-
-def doorbell(message: PullMessage) -> tuple[str, str] | None:
-    """``(job id, kassa id)`` if the message is a Kassa doorbell, else ``None``.
-
-    The sender is not trustworthy (any app user can publish): act on the stored job only.
-    """
-    if message.command != DOORBELL_COMMAND:
-        return None
-    job, kassa = message.params.get("job"), message.params.get("kassa")
-    if isinstance(job, str | int) and isinstance(kassa, str | int) and str(job):
-        return str(job), str(kassa)
-    return None
-
-
-@dataclass(frozen=True)
-class PullTiming:
-    config_check_interval: float = 60.0
-    stable_after: float = 30.0
-    """A connection that lasted this long resets the back-off."""
-    open_timeout: float = 10.0
-    ping_interval: float | None = 30.0
-    """Our own WebSocket pings (a dead NAT mapping shows up within ~2 intervals)."""
-    jsonrpc_ping_timeout: float = 20.0
-    """v5: no server ``ping`` for this long → close 3005 and reconnect."""
-    wrong_channel_delay: tuple[float, float] = (5.0, 35.0)
-    """Random wait before fetching the config after HTTP 400 / close 4010."""
-    server_restart_delay: tuple[float, float] = (10.0, 120.0)
-    """Random wait after ``config_expire`` / ``server_restart`` before fetching the config."""
-    max_frame: int = 4 * 1_048_576
-
-
-@dataclass(frozen=True)
-class PullStatus:
-    connected: bool = False
-    last_error: str | None = None
-    connections: int = 0
-    """Successful WebSocket connects so far."""
-    config_fetches: int = 0
-    last_mid: str | None = None
-    server_version: int | None = None
 
 
 class PullClient:
@@ -146,20 +104,28 @@ class PullClient:
         on_message: MessageHandler,
         *,
         on_connect: ConnectHandler | None = None,
+        on_overflow: Callable[[], None] | None = None,
         backoff: BackoffPolicy | None = None,
         timing: PullTiming | None = None,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
         dedup_capacity: int = 1000,
+        delivery_capacity: int = 1000,
     ) -> None:
+        """``on_message`` runs in its own task, in order (a slow handler never holds up the
+        connection); past ``delivery_capacity`` waiting messages the oldest are dropped
+        and ``on_overflow`` is called."""
         self._fetch_config = fetch_config
         self._on_connect = on_connect
         self._backoff = backoff or BackoffPolicy()
         self._timing = timing or PullTiming()
         self._clock = clock
         self._rng = rng
+        self._deliveries = DeliveryQueue(
+            on_message, capacity=delivery_capacity, on_overflow=on_overflow
+        )
         self._dispatcher = PullDispatcher(
-            on_message,
+            self._deliveries.put,
             on_mid=lambda mid: self._set_status(last_mid=mid),
             server_restart_delay=self._timing.server_restart_delay,
             dedup_capacity=dedup_capacity,
@@ -168,6 +134,10 @@ class PullClient:
         self._config_timestamp = 0
         self._failures = 0
         self._status = PullStatus()
+        self._handover: Handover | None = None
+        self._handing_over = False
+        self._handover_code = CONFIG_EXPIRED
+        self._v4_fallback = False  # config said v5, server spoke v4: read text frames
 
     @property
     def status(self) -> PullStatus:
@@ -180,11 +150,16 @@ class PullClient:
 
     async def run(self) -> None:
         """Connect and deliver messages until cancelled."""
+        deliverer = asyncio.create_task(self._deliveries.run(), name="push-deliveries")
         try:
             while True:
                 await self._cycle()
         finally:
             self._set_status(connected=False)
+            deliverer.cancel()
+            if self._handover is not None:
+                await self._handover.cancel()
+                self._handover = None
 
     async def _cycle(self) -> None:
         if self._config is None:
@@ -238,19 +213,20 @@ class PullClient:
         self._set_status(server_version=config.version)
         return config
 
+    async def _open(self, config: PullConfig) -> ClientConnection:
+        return await connect(
+            config.connection_url(self._dispatcher.last_mid),
+            open_timeout=self._timing.open_timeout,
+            ping_interval=self._timing.ping_interval,
+            ping_timeout=self._timing.ping_interval,
+            max_size=self._timing.max_frame,
+            compression=None,
+        )
+
     async def _connect_once(self, config: PullConfig) -> Outcome:
-        url = config.connection_url(self._dispatcher.last_mid)
-        where = urlsplit(url)._replace(query="").geturl()  # never log the channel ids
+        where = _where(config)
         try:
-            async with connect(
-                url,
-                open_timeout=self._timing.open_timeout,
-                ping_interval=self._timing.ping_interval,
-                ping_timeout=self._timing.ping_interval,
-                max_size=self._timing.max_frame,
-                compression=None,
-            ) as connection:
-                return await self._session(connection, config, where)
+            connection = await self._open(config)
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status == 400:
@@ -262,31 +238,52 @@ class PullClient:
             return Outcome(f"push server answered HTTP {status} at {where}")
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             return Outcome(f"cannot connect to the push server {where}: {_describe(exc)}")
+        while True:  # one connection after the other, handed over without a gap
+            session = await self._session(connection, config)
+            if isinstance(session, Outcome):
+                return session
+            connection, config = session
 
     async def _session(
-        self, connection: ClientConnection, config: PullConfig, where: str
-    ) -> Outcome:
+        self, connection: ClientConnection, config: PullConfig
+    ) -> Outcome | tuple[ClientConnection, PullConfig]:
+        """Serve one connection; returns how it ended, or the connection that took over."""
         loop = asyncio.get_running_loop()
         opened = loop.time()
         self._set_status(connected=True, connections=self._status.connections + 1)
-        log.info("push: connected to %s (server v%d)", where, config.version)
+        log.info("push: connected to %s (server v%d)", _where(config), config.version)
         outcome: Outcome
         try:
             if self._on_connect is not None:
                 await call_safely(self._on_connect(), "on_connect")
             action = await self._receive(connection, config)
+            if isinstance(action, tuple):
+                self._config = action[1]
+                await connection.close(self._handover_code, "replaced by a new connection")
+                return action
             outcome = action
             await connection.close(action.code, action.reason[:120])
         except ConnectionClosed as exc:
-            outcome = self._closed_outcome(exc)
+            outcome = await self._closed_outcome(exc, loop.time())
         finally:
-            self._set_status(connected=False)
+            if not self._handing_over:
+                self._set_status(connected=False)
+            self._handing_over = False
         lasted = loop.time() - opened
         return replace(outcome, stable=lasted >= self._timing.stable_after)
 
-    def _closed_outcome(self, exc: ConnectionClosed) -> Outcome:
+    async def _closed_outcome(self, exc: ConnectionClosed, now: float) -> Outcome:
         code = exc.rcvd.code if exc.rcvd is not None else 1006
         reason = exc.rcvd.reason if exc.rcvd is not None else "no close frame"
+        handover, self._handover = self._handover, None
+        if handover is not None:  # the server dropped us first: keep the jitter
+            await handover.cancel()
+            wait = max(0.0, handover.at - now)
+            return replace(
+                handover.action,
+                reason=f"{handover.action.reason} (connection closed, code {code}, first)",
+                delay=(wait, wait),
+            )
         if code == WRONG_CHANNEL_ID:
             return Outcome(
                 f"push server closed with 4010 (wrong channel id: {reason})",
@@ -295,45 +292,92 @@ class PullClient:
             )
         return Outcome(f"push connection closed (code {code}: {reason or '-'})")
 
-    async def _receive(self, connection: ClientConnection, config: PullConfig) -> ActionOutcome:
+    def _plan_handover(self, action: ActionOutcome, now: float) -> None:
+        if self._handover is not None:  # one is planned: a refetch wins over a new channel
+            if action.refetch and not self._handover.action.refetch:
+                self._handover.action = action
+            return
+        wait = random_between(action.delay, self._rng) if action.delay else 0.0
+        log.info("push: %s; the new connection opens in %.1f s", action.reason, wait)
+        self._handover = Handover(action, now + wait)
+
+    async def _receive(
+        self, connection: ClientConnection, config: PullConfig
+    ) -> ActionOutcome | tuple[ClientConnection, PullConfig]:
         loop = asyncio.get_running_loop()
         interval = self._timing.config_check_interval
         next_check = loop.time() + interval
         last_ping = loop.time()
+        json_rpc = config.json_rpc and not self._v4_fallback
+        pinged = False
         while True:
+            handover = self._handover
+            if handover is not None and handover.ready:
+                taken = handover.result(self._backoff.delay, loop.time())
+                if taken is not None:
+                    self._handover, self._handing_over = None, True
+                    self._handover_code = handover.action.code
+                    return taken
+            elif handover is not None and handover.task is None and loop.time() >= handover.at:
+                handover.start(config, self._load_config, self._open)
             deadline = next_check
-            if config.json_rpc:
+            if json_rpc:
                 deadline = min(deadline, last_ping + self._timing.jsonrpc_ping_timeout)
+            if handover is not None:  # look again soon while the new connection opens
+                deadline = min(deadline, handover.at if handover.task is None else loop.time())
             try:
                 # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
-                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                async with asyncio.timeout(max(HANDOVER_POLL, deadline - loop.time())):
                     frame = await connection.recv()
             except TimeoutError:
                 now = loop.time()
-                if config.json_rpc and now - last_ping >= self._timing.jsonrpc_ping_timeout:
-                    return ActionOutcome("no ping from the JSON-RPC server", code=STUCK)
+                if json_rpc and now - last_ping >= self._timing.jsonrpc_ping_timeout:
+                    if pinged:
+                        return ActionOutcome("no ping from the JSON-RPC server", code=STUCK)
+                    json_rpc = self._fall_back_to_v4("it sent no JSON-RPC ping")
                 if now >= next_check:
                     next_check = now + interval
                     stale = config.stale_reason(self._clock(), self._config_timestamp)
                     if stale is not None:
-                        return ActionOutcome(
-                            f"config is stale ({stale}); fetching it again",
-                            code=CONFIG_EXPIRED,
-                            refetch=True,
-                            failure=False,
+                        self._plan_handover(
+                            ActionOutcome(
+                                f"config is stale ({stale})",
+                                code=CONFIG_EXPIRED,
+                                refetch=True,
+                                failure=False,
+                            ),
+                            now,
                         )
                 continue
             if isinstance(frame, bytes):
                 log.warning("push: ignoring a %d-byte binary frame (text mode)", len(frame))
                 continue
-            if config.json_rpc and frame == JSON_RPC_PING:
-                last_ping = loop.time()
+            if json_rpc and frame == JSON_RPC_PING:
+                last_ping, pinged = loop.time(), True
                 await connection.send(JSON_RPC_PONG)
                 continue
-            records = parse_jsonrpc_frame(frame) if config.json_rpc else parse_text_frame(frame)
-            action = await self._dispatcher.dispatch(records, connection, config)
-            if action is not None:
+            if json_rpc and frame.startswith(TEXT_RECORD_START):
+                json_rpc = self._fall_back_to_v4("it sends v4 text frames")
+            records = parse_jsonrpc_frame(frame) if json_rpc else parse_text_frame(frame)
+            action = await self._dispatcher.dispatch(records, connection, config, ack=json_rpc)
+            if action is not None and not action.failure:
+                self._plan_handover(action, loop.time())
+            elif action is not None:
+                if self._handover is not None:
+                    await self._handover.cancel()
+                    self._handover = None
                 return action
+
+    def _fall_back_to_v4(self, why: str) -> bool:
+        """The config says v5 but the server speaks v4: read v4 text frames from now on."""
+        if not self._v4_fallback:
+            log.warning(
+                "push: the config says server version 5 (JSON-RPC) but %s; "
+                "falling back to v4 text framing",
+                why,
+            )
+        self._v4_fallback = True
+        return False
 
     def _record_error(self, error: str) -> None:
         log.warning("push: %s", error)
@@ -341,6 +385,11 @@ class PullClient:
 
     def _set_status(self, **changes: Any) -> None:
         self._status = replace(self._status, **changes)
+
+
+def _where(config: PullConfig) -> str:
+    """The push server's address without the query (never log the channel ids)."""
+    return urlsplit(config.websocket)._replace(query="").geturl()
 
 
 def _describe(exc: BaseException) -> str:

@@ -12,8 +12,9 @@ are how a connection ended and what the client does next; the close codes are js
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -95,7 +96,7 @@ class PullDispatcher:
 
     def __init__(
         self,
-        on_message: MessageHandler,
+        on_message: Callable[[PullMessage], None],
         *,
         on_mid: Callable[[str], None],
         server_restart_delay: tuple[float, float],
@@ -110,8 +111,15 @@ class PullDispatcher:
         """The newest mid received, for ``mid=`` history resume."""
 
     async def dispatch(
-        self, records: list[Record], connection: ClientConnection, config: PullConfig
+        self,
+        records: list[Record],
+        connection: ClientConnection,
+        config: PullConfig,
+        *,
+        ack: bool | None = None,
     ) -> ActionOutcome | None:
+        """Deliver ``records``; ``ack`` (default: the config is JSON-RPC) sends ``mack``."""
+        ack = config.json_rpc if ack is None else ack
         action: ActionOutcome | None = None
         for record in records:
             if record.mid is not None:
@@ -126,8 +134,8 @@ class PullDispatcher:
                 action = stronger(action, self._system_command(record.message, config))
             else:
                 self.check_revision(record.message.extra.get("revision_web"), "message")
-                await call_safely(self._on_message(record.message), "on_message")
-            if config.json_rpc and record.mid is not None:
+                self._on_message(record.message)
+            if ack and record.mid is not None:
                 await connection.send(f"mack:{record.mid}")
         return action
 
@@ -172,6 +180,49 @@ class PullDispatcher:
                 revision,
                 REVISION,
             )
+
+
+class DeliveryQueue:
+    """Application messages on their way to the handler: the receive loop only
+    makes :meth:`put` calls (no await), :meth:`run` calls the handler one message at a time, in
+    order, so a slow handler never holds up reading the next frame (pings, acks, system
+    commands). Bounded: past ``capacity`` the oldest message is dropped, counted, and
+    ``on_overflow`` is called (the link then reconciles: a doorbell is only a hint)."""
+
+    def __init__(
+        self,
+        handler: MessageHandler,
+        *,
+        capacity: int = 1000,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
+        self._handler = handler
+        self._capacity = capacity
+        self._on_overflow = on_overflow
+        self._queue: deque[PullMessage] = deque()
+        self._ready = asyncio.Event()
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def put(self, message: PullMessage) -> None:
+        self._queue.append(message)
+        if len(self._queue) > self._capacity:
+            self._queue.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % self._capacity == 0:
+                log.warning("push: %d message(s) dropped, the handler is behind", self.dropped)
+            if self._on_overflow is not None:
+                self._on_overflow()
+        self._ready.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._queue:
+                await call_safely(self._handler(self._queue.popleft()), "on_message")
 
 
 async def call_safely(call: Awaitable[None], name: str) -> None:

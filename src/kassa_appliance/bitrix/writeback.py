@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from kassa_appliance.bitrix.budget import Priority
 from kassa_appliance.bitrix.errors import (
     AccessDenied,
     AuthError,
@@ -126,40 +127,82 @@ class Delivery(Enum):
 
 @dataclass
 class Command:
-    """One ``entity.item.update`` of a KASSAJOB item."""
+    """One command of a write-back batch: an ``entity.item.update`` of a KASSAJOB (or
+    KASSADEV) item, or the state event that goes last in its batch."""
 
     kind: str
     """``accept`` (STATE=accepted), ``outcome`` (a finished job), ``note`` (a direct
-    answer by item id: a poison item, a refused cancel)."""
+    answer by item id: a poison item, a refused cancel), ``heartbeat`` (the KASSADEV item),
+    ``event`` (``pull.application.event.add``: the state changes of its batch)."""
     key: str
-    """The job id, or ``item <id>`` for a note."""
+    """The job id, ``item <id>`` for a note, the kassa id for a heartbeat or an event."""
     item_id: int
     values: dict[str, str]
     shorter: Callable[[], dict[str, str]] | None = None
     """The short form of ``values``, if there is one."""
+    entity: str = JOB_ENTITY
+    event: dict[str, Any] | None = None
+    """For ``event``: the PARAMS published."""
+    on_settled: Callable[[Delivery], None] | None = None
+    """Called with the outcome once the command is settled (the heartbeat's bookkeeping)."""
+
+    @property
+    def method(self) -> str:
+        return EVENT_METHOD if self.kind == "event" else "entity.item.update"
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"ENTITY": JOB_ENTITY, "ID": self.item_id, "PROPERTY_VALUES": self.values}
+        if self.kind == "event":
+            return {"COMMAND": STATE_EVENT_COMMAND, "PARAMS": self.event or {}}
+        return {"ENTITY": self.entity, "ID": self.item_id, "PROPERTY_VALUES": self.values}
 
     @property
     def request(self) -> tuple[str, dict[str, Any]]:
-        return ("entity.item.update", self.params)
+        return (self.method, self.params)
 
     @property
     def encoded_size(self) -> int:
         """Bytes of this command inside a ``batch`` body (key and quotes included)."""
-        return len("entity.item.update?") + len(build_query(self.params)) + 16
+        return len(self.method) + 1 + len(build_query(self.params)) + 16
+
+    @property
+    def state(self) -> str | None:
+        """The STATE this command writes to a KASSAJOB item, if any."""
+        if self.entity != JOB_ENTITY or self.kind == "event":
+            return None
+        return self.values.get("STATE")
 
 
-def pack(commands: Sequence[Command]) -> list[list[Command]]:
-    """Split ``commands``, in order, into batches within the count and byte budgets."""
+EVENT_METHOD = "pull.application.event.add"
+STATE_EVENT_COMMAND = "kassa.state"
+"""The app event published with the state changes a write-back batch made: params
+``{"kassa": id, "jobs": [{"job", "item", "state"}, …]}`` (a doorbell for the app: it
+reads the stored item)."""
+
+
+def state_event(kassa_id: str, batch: Sequence[Command]) -> Command | None:
+    """The event telling the app about the KASSAJOB states written by ``batch``."""
+    jobs = [
+        {"job": c.key if c.kind != "note" else "", "item": c.item_id, "state": c.state}
+        for c in batch
+        if c.state is not None
+    ]
+    if not jobs:
+        return None
+    return Command("event", kassa_id, 0, {}, event={"kassa": kassa_id, "jobs": jobs})
+
+
+def pack(commands: Sequence[Command], *, reserve: int = 0) -> list[list[Command]]:
+    """Split ``commands``, in order, into batches within the count and byte budgets,
+    keeping ``reserve`` places (and their share of bytes) free in each batch."""
     batches: list[list[Command]] = []
     current: list[Command] = []
     size = 0
+    limit = MAX_BATCH_COMMANDS - reserve
+    byte_limit = MAX_BATCH_BYTES - reserve * EVENT_RESERVE_BYTES
     for command in commands:
         length = command.encoded_size
-        if current and (len(current) >= MAX_BATCH_COMMANDS or size + length > MAX_BATCH_BYTES):
+        if current and (len(current) >= limit or size + length > byte_limit):
             batches.append(current)
             current, size = [], 0
         current.append(command)
@@ -169,17 +212,44 @@ def pack(commands: Sequence[Command]) -> list[list[Command]]:
     return batches
 
 
+EVENT_RESERVE_BYTES = 8 * 1024
+"""Room kept in a batch for its state event (50 entries of about 100 bytes)."""
+
+
 Delivered = Callable[[Command, Delivery, str], None]
 """Called once per command as it is settled: (command, delivery, reason if refused)."""
 
 
-async def write_back(rest: RestClient, commands: Sequence[Command], delivered: Delivered) -> None:
-    """Send ``commands`` in batches, calling ``delivered`` for each settled one. Raises
-    the first error that is not a refusal (after settling the rest of its batch), so the
+EventFor = Callable[[Sequence[Command]], Command | None]
+
+_PRIORITIES = {"outcome": Priority.RESULT, "note": Priority.RESULT, "accept": Priority.JOB}
+
+
+def batch_priority(batch: Sequence[Command]) -> Priority:
+    """A batch waits for the REST budget like its most urgent command: a fiscal result
+    first, an accepted mark next, a heartbeat on its own last."""
+    return min((_PRIORITIES.get(c.kind, Priority.HEARTBEAT) for c in batch), default=Priority.JOB)
+
+
+async def write_back(
+    rest: RestClient,
+    commands: Sequence[Command],
+    delivered: Delivered,
+    *,
+    event_for: EventFor | None = None,
+) -> None:
+    """Send ``commands`` in batches, calling ``delivered`` for each settled one; with
+    ``event_for``, each batch ends with the event it returns for that batch (Bitrix24
+    runs a batch in order, so the event follows the writes it announces). Raises the
+    first error that is not a refusal (after settling the rest of its batch), so the
     caller backs off and tries the unsettled commands again."""
-    for batch in pack(commands):
+    for batch in pack(commands, reserve=1 if event_for else 0):
+        event = event_for(batch) if event_for else None
+        sent = [*batch, event] if event is not None else list(batch)
         try:
-            items = await rest.batch([command.request for command in batch])
+            items = await rest.batch(
+                [command.request for command in sent], priority=batch_priority(batch)
+            )
         except BitrixError as error:
             if not is_refusal(error):
                 raise
@@ -192,8 +262,11 @@ async def write_back(rest: RestClient, commands: Sequence[Command], delivered: D
                 await _send_alone(rest, command, delivered)
             continue
         retry: BitrixError | None = None
-        for command, item in zip(batch, items, strict=True):
-            if item.error is None:
+        for command, item in zip(sent, items, strict=True):
+            if command.kind == "event":
+                if item.error is not None:  # a hint for the app: never worth a retry
+                    log.info("state event not published: %s", item.error)
+            elif item.error is None:
                 delivered(command, Delivery.WRITTEN, "")
             elif isinstance(item.error, NotFound):
                 delivered(command, Delivery.VANISHED, str(item.error))
@@ -230,7 +303,8 @@ async def _update(
     try:
         await rest.result(
             "entity.item.update",
-            {"ENTITY": JOB_ENTITY, "ID": command.item_id, "PROPERTY_VALUES": values},
+            {"ENTITY": command.entity, "ID": command.item_id, "PROPERTY_VALUES": values},
+            priority=batch_priority([command]),
         )
     except NotFound as error:
         delivered(command, Delivery.VANISHED, str(error))

@@ -17,6 +17,10 @@ class PushSettings:
     signature_key: bytes = b"kassa-emulator-push-signature-key"
     version: int = 4
     """4: text (or protobuf on ``binaryMode=true``); 5: JSON-RPC with a JWT."""
+    wire_version: int | None = None
+    """The framing the server really speaks, when it differs from the ``version`` the
+    portal's config announces: ``version=5, wire_version=4`` is a portal that says v5
+    while its push server (ps2) still sends v4 text frames and no JSON-RPC pings."""
     channel_ttl: float = 43205.0
     """CPullChannel::CHANNEL_TTL (12 h + 5 s); compress it to test expiry."""
     config_ttl: float = 86400.0

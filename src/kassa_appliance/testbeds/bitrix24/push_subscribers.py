@@ -108,7 +108,8 @@ class SubscriberHub:
             log.info("push emulator: refusing a subscriber: %s", exc)
             return connection.respond(HTTPStatus.BAD_REQUEST, f"{exc}\n")
         mode: Mode = "text"
-        if self._settings.version >= 5:
+        wire = self._settings.wire_version or self._settings.version
+        if wire >= 5:
             mode = "jsonrpc"
         elif query.get("binaryMode") == "true":
             mode = "protobuf"
