@@ -191,9 +191,23 @@ VALID_VALUES = [
     (f"bitrix.client-secret={SECRET}", "bitrix", "client_secret", SECRET),
     (f"bitrix.refresh-token={TOKEN}", "bitrix", "refresh_token", TOKEN),
     (f"bitrix.webhook={WEBHOOK}", "bitrix", "webhook", WEBHOOK),
+    (
+        "bitrix.pairing=kp1.eyJwb3J0YWwiOiJodHRwczovL3Nob3AuYml0cml4MjQucnU6ODQ0MyIsImNsaWVudF9pZCI6"
+        "ImxvY2FsLjYwYTFiMmMzZDRlNWY2Ljg3NjU0MzIxIiwiY2xpZW50X3NlY3JldCI6IlprM3E5VmJON3hQMm1MNXRS"
+        "OHdZenoiLCJyZWZyZXNoX3Rva2VuIjoiNGYxYjdjMmU5YTBkM2Y2YjhlNWMxYTdkMmY5YjBlM2MiLCJrYXNzYSI6"
+        "InNob3AtNyJ9",  # app/test/fixtures/pairing-code.json "without_spare"
+        "kassa",
+        "id",
+        "shop-7",
+    ),
     ("bitrix.allowed-users=1,17,42", "bitrix", "allowed_users", [1, 17, 42]),
     ("bitrix.allowed-users=42", "bitrix", "allowed_users", [42]),
     ("bitrix.allowed-users=[1, 17, 1]", "bitrix", "allowed_users", [1, 17]),
+    ("bitrix.rest-rate=0.45", "bitrix", "rest_rate", 0.45),
+    ("bitrix.rest-rate=2", "bitrix", "rest_rate", 2.0),
+    ('bitrix.rest-rate="1.8"', "bitrix", "rest_rate", 1.8),
+    ("bitrix.rest-burst=10", "bitrix", "rest_burst", 10),
+    ('bitrix.rest-burst="250"', "bitrix", "rest_burst", 250),
     ("kassa.id=shop-7", "kassa", "id", "shop-7"),
     ("kassa.id=7", "kassa", "id", "7"),
     ("register.driver=fptr10", "register", "driver", "fptr10"),
@@ -328,6 +342,31 @@ INVALID_VALUES = [
         "bitrix.allowed-users=0",
         "bitrix.allowed-users: 0 is not allowed; "
         "expected comma-separated Bitrix24 user ids, e.g. 1,17,42",
+    ),
+    (
+        "bitrix.pairing=kp1.e30",
+        "bitrix.pairing: the code lacks portal, client_id, client_secret, refresh_token, kassa; "
+        "expected all of portal, client_id, client_secret, refresh_token, kassa",
+    ),
+    (
+        "bitrix.rest-rate=0",
+        "bitrix.rest-rate: 0 is not allowed; expected requests per second above 0 and at most "
+        "250, e.g. 1.8 (2/s portals), 0.4 for 4 kassas behind one address",
+    ),
+    (
+        "bitrix.rest-rate=fast",
+        'bitrix.rest-rate: "fast" is not allowed; expected requests per second above 0 and at '
+        "most 250, e.g. 1.8 (2/s portals), 0.4 for 4 kassas behind one address",
+    ),
+    (
+        "bitrix.rest-burst=2.5",
+        "bitrix.rest-burst: 2.5 is not allowed; expected a whole number of requests from 1 to "
+        "250, e.g. 40 (portals with a burst of 50)",
+    ),
+    (
+        "bitrix.rest-burst=251",
+        "bitrix.rest-burst: 251 is not allowed; expected a whole number of requests from 1 to "
+        "250, e.g. 40 (portals with a burst of 50)",
     ),
     (
         "kassa.id=shop one",

@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
+from kassa_appliance.appliance.central_config import central_applier
 from kassa_appliance.appliance.config import Config
 from kassa_appliance.appliance.engine_lock import (
     CLI_HOLDER,
@@ -105,17 +106,22 @@ def journal_path(data_dir: Path) -> Path:
     return data_dir / JOURNAL_FILE_NAME
 
 
+def default_operator(config: Config) -> dict[str, str] | None:
+    """The operator filled into tasks without one (``operator.vatin`` only with a name)."""
+    if not config.operator.name:
+        return None
+    operator = {"name": config.operator.name}
+    if config.operator.vatin:
+        operator["vatin"] = config.operator.vatin
+    return operator
+
+
 def engine_settings(config: Config) -> EngineSettings:
-    operator = None
-    if config.operator.name:
-        operator = {"name": config.operator.name}
-        if config.operator.vatin:
-            operator["vatin"] = config.operator.vatin
     return EngineSettings(
         auto_open_shift=config.shift.auto_open,
         auto_close_expired_shift=config.shift.auto_close,
         call_timeout=config.register.task_timeout,
-        default_operator=operator,
+        default_operator=default_operator(config),
         default_taxation=config.company.taxation,
     )
 
@@ -202,6 +208,7 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
                         data_dir,
                         engine,
                         on_health_change=status_file.refresh,
+                        central=central_applier(config, engine, default_operator),
                     ) as link,
                 ):
                     if link is not None:

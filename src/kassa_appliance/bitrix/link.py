@@ -27,7 +27,8 @@ from kassa_appliance.bitrix.auth import (
     TokenFile,
     WebhookAuth,
 )
-from kassa_appliance.bitrix.errors import BitrixError
+from kassa_appliance.bitrix.budget import RestBudget
+from kassa_appliance.bitrix.central_settings import CONFIG_COMMAND, Applier, CentralSettings
 from kassa_appliance.bitrix.jobs import EngineAdapter, EnginePort, JobLink
 from kassa_appliance.bitrix.pairing import debug_pause_before_token_save
 from kassa_appliance.bitrix.pull import PullClient, PullMessage, doorbell
@@ -80,16 +81,24 @@ async def bitrix_link(
     engine: EnginePort,
     *,
     on_health_change: Callable[[], None] | None = None,
+    central: Applier | None = None,
 ) -> AsyncIterator[JobLink | None]:
     """``on_health_change`` is called when the link's health (``link.health``) has news,
-    e.g. so the daemon rewrites its status file."""
+    e.g. so the daemon rewrites its status file. ``central`` validates and applies a
+    version of the kassa's central settings (KASSACFG, ``bitrix/central_settings.py``):
+    with it the link reads them at start, on a ``kassa.config`` doorbell and on every
+    push (re)connect."""
     auth = make_auth(settings, data_dir)
     if auth is None:
         log.info("no Bitrix24 link configured")
         yield None
         return
-    rest = RestClient(auth)
     health = LinkHealth(on_change=on_health_change or (lambda: None))
+    # One budget for every REST caller of this portal (bitrix/budget.py): status shows it.
+    budget = RestBudget(settings.rest_rate, settings.rest_burst, on_change=health.changed)
+    health.add_section("rest_budget", budget.snapshot)
+    rest = RestClient(auth, budget=budget)
+    pull: PullClient | None = None
     link = JobLink(
         rest,
         EngineAdapter(engine),
@@ -97,20 +106,32 @@ async def bitrix_link(
         allowed_users=frozenset(settings.allowed_users),
         device_status=engine_status_dict(engine),
         health=health,
+        live=lambda: pull is not None and pull.status.connected,
     )
+    settings_reader: CentralSettings | None = None
+    if central is not None:
+        settings_reader = CentralSettings(
+            rest,
+            kassa_id=kassa_id,
+            apply=central,
+            on_applied=lambda applied: link.set_allowed_users(applied.allowed_users),
+        )
+        health.add_section("central_settings", settings_reader.snapshot)
 
     async def on_message(message: PullMessage) -> None:
-        """A doorbell never escapes: whatever goes wrong, reconciliation looks again."""
+        """A doorbell is only noted here (the doorbell loop reads it with the others rung
+        meanwhile), so the push connection goes straight on to the next frame."""
+        if message.command == CONFIG_COMMAND:  # central settings: read the item again
+            if settings_reader is not None:
+                settings_reader.ring(message.params)
+            return
         bell = doorbell(message)
         if bell is None:
             return
         job_id, kassa = bell
         try:
-            await link.on_doorbell({"job": job_id, "kassa": kassa})
-        except BitrixError as error:
-            log.warning("doorbell for job %s: %s; reconciliation picks it up", job_id, error)
-            link.request_reconcile()
-        except Exception as error:
+            link.ring({"job": job_id, "kassa": kassa})
+        except Exception as error:  # whatever goes wrong, reconciliation looks again
             log.exception("doorbell for job %r failed unexpectedly", job_id)
             health.record_error("doorbell", error)
             link.request_reconcile()
@@ -118,9 +139,26 @@ async def bitrix_link(
     async def fetch_config() -> Any:
         return await rest.result("pull.application.config.get", {"CACHE": "N"})
 
+    async def on_connect() -> None:
+        if settings_reader is not None:  # a kassa.config doorbell may have been missed
+            settings_reader.wanted.set()
+        await link.on_connect()
+
     tasks = [asyncio.create_task(link.run(), name="bitrix-jobs")]
+    if settings_reader is not None:
+        tasks.append(
+            asyncio.create_task(
+                supervised("central settings", settings_reader.run, health, link.backoff),
+                name="bitrix-central-settings",
+            )
+        )
     if isinstance(auth, OAuthAuth):  # Push&Pull needs application auth
-        pull = PullClient(fetch_config, on_message, on_connect=link.on_connect)
+        pull = PullClient(
+            fetch_config,
+            on_message,
+            on_connect=on_connect,
+            on_overflow=link.request_reconcile,
+        )
         tasks.append(
             asyncio.create_task(
                 supervised("push connection", pull.run, health, link.backoff), name="bitrix-pull"

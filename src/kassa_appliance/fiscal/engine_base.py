@@ -33,6 +33,10 @@ class EngineSettings:
     """How often the engine takes in the results of a running receipt chain."""
     default_operator: JsonDict | None = None
     default_taxation: str | None = None
+    default_vat: str | None = None
+    """VAT type (``vat22``) for a receipt position without ``tax`` (central settings)."""
+    default_payments_place: str | None = None
+    """``paymentsPlace`` (tag 1187) for a receipt without one (central settings)."""
     chain_receipts: bool = True
     """Fiscalise queued receipts back to back in the register thread (engine_chain). A CLI
     command running the queue for its one job turns it off, so it can stop right after."""

@@ -2,27 +2,20 @@
 
 Owns what happens when the register refuses a job because of the shift (a SHIFT error):
 close an expired shift and open a new one, as ``shift.auto-close`` / ``shift.auto-open``
-allow, or make the queue wait with the command a person should run. Also owns filling
-the configured operator and taxation into tasks that have none.
+allow, or make the queue wait with the command a person should run. Filling the
+configured defaults into tasks is :mod:`kassa_appliance.fiscal.engine_defaults`.
 """
 
 from __future__ import annotations
 
-from kassa_appliance.fiscal.engine_base import EngineBase, MustWait
+from kassa_appliance.fiscal.engine_base import MustWait
+from kassa_appliance.fiscal.engine_defaults import TaskDefaults
 from kassa_appliance.fiscal.engine_status import wait_reason
 from kassa_appliance.fiscal.journal import Job
-from kassa_appliance.registers.base import (
-    RECEIPT_TASK_TYPES,
-    ErrorCategory,
-    JsonDict,
-    RegisterError,
-)
-
-# Tasks that may carry operator/taxation defaults from the configuration.
-OPERATOR_TASKS = RECEIPT_TASK_TYPES | {"openShift", "closeShift", "reportX", "cashIn", "cashOut"}
+from kassa_appliance.registers.base import ErrorCategory, RegisterError
 
 
-class ShiftPolicy(EngineBase):
+class ShiftPolicy(TaskDefaults):
     async def _fix_shift_for(self, job: Job, code: int) -> bool:
         """Fix the shift for ``job``; False when the job was failed instead.
 
@@ -68,23 +61,3 @@ class ShiftPolicy(EngineBase):
                 )
             await self._caller.process({"type": "openShift", **operator}, fiscal=True)
             self._last_fd = None
-
-    def _operator_fields(self) -> JsonDict:
-        if self._settings.default_operator:
-            return {"operator": dict(self._settings.default_operator)}
-        return {}
-
-    def _with_defaults(self, raw: object) -> object:
-        """Fill operator and taxation from the configuration where the task has none."""
-        task_type = raw.get("type") if isinstance(raw, dict) else None
-        if isinstance(raw, dict) and isinstance(task_type, str) and task_type in OPERATOR_TASKS:
-            raw = dict(raw)
-            if "operator" not in raw and self._settings.default_operator:
-                raw["operator"] = dict(self._settings.default_operator)
-            if (
-                task_type in RECEIPT_TASK_TYPES
-                and "taxationType" not in raw
-                and self._settings.default_taxation
-            ):
-                raw["taxationType"] = self._settings.default_taxation
-        return raw

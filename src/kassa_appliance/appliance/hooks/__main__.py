@@ -30,7 +30,9 @@ def _run_install(data_dir: Path) -> None:
 
 
 def _run_configure(data_dir: Path) -> None:
-    configure(Snapctl(), data_dir, service=daemon_service())
+    outcome = configure(Snapctl(), data_dir, service=daemon_service())
+    for line in outcome.notes:
+        print(line)
 
 
 HOOKS: dict[str, Callable[[Path], None]] = {

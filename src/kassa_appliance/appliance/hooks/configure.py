@@ -9,6 +9,11 @@ The daemon is restarted only when the configuration it runs on changed (every ke
 by the daemon, so any effective change restarts; re-setting the same values does not). On
 first install there is no previous file and nothing to restart: snapd starts the service
 after the hook.
+
+A pairing code (``bitrix.pairing``) is expanded here once it is valid: its values are set
+as the separate keys (``bitrix.portal`` …, ``kassa.id``; the code wins over what they held)
+and ``bitrix.pairing`` is unset, in the same transaction as the rest (a failing hook
+discards both). The outcome's ``notes`` say what it replaced; the hook prints them.
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from kassa_appliance.appliance.config import (
     migrate_config_document,
     write_private_file,
 )
-from kassa_appliance.appliance.hooks.settings import SNAP_GROUPS, config_from_snap
+from kassa_appliance.appliance.hooks.settings import (
+    PAIRING_KEY,
+    SNAP_GROUPS,
+    config_from_snap,
+    pairing_notes,
+    pairing_values,
+)
+from kassa_appliance.appliance.hooks.snap_values import lookup
 from kassa_appliance.appliance.hooks.snapctl import Snapctl
 
 DRIVER_UNSET_HEALTH = "choose a register: snap set kassa-appliance register.driver=fptr10"
@@ -39,6 +51,8 @@ DRIVER_UNSET_CODE = "register-unconfigured"
 class ConfigureOutcome:
     written: bool
     restarted: bool
+    notes: tuple[str, ...] = ()
+    """Lines for the hook's output, e.g. what a pairing code replaced."""
 
 
 def read_current_config(path: Path) -> Config | None:
@@ -58,7 +72,12 @@ def configure(snapctl: Snapctl, data_dir: Path, *, service: str) -> ConfigureOut
     Raises :class:`kassa_appliance.appliance.hooks.settings.InvalidSettings` on bad input, before
     anything is written.
     """
-    config = config_from_snap(snapctl.get_document(SNAP_GROUPS))
+    document = snapctl.get_document(SNAP_GROUPS)
+    config = config_from_snap(document)
+    notes = tuple(pairing_notes(document))
+    if notes:  # valid: keep its values as the separate keys, not the code
+        snapctl.set(pairing_values(lookup(document, PAIRING_KEY)))
+        snapctl.unset([PAIRING_KEY])
     path = data_dir / CONFIG_FILE_NAME
     existed = path.exists()
     current = read_current_config(path)
@@ -74,4 +93,4 @@ def configure(snapctl: Snapctl, data_dir: Path, *, service: str) -> ConfigureOut
     elif restarted or not existed:
         # Configuration-level state only; the daemon reports the register's state itself.
         snapctl.set_health("okay")
-    return ConfigureOutcome(written=written, restarted=restarted)
+    return ConfigureOutcome(written=written, restarted=restarted, notes=notes)

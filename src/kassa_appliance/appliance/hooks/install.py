@@ -7,7 +7,8 @@ default applied earlier, wins). ``register.driver`` is never seeded: see
 
 from __future__ import annotations
 
-from kassa_appliance.appliance.hooks.settings import SNAP_GROUPS, lookup, snap_defaults
+from kassa_appliance.appliance.hooks.settings import SNAP_GROUPS, snap_defaults
+from kassa_appliance.appliance.hooks.snap_values import lookup
 from kassa_appliance.appliance.hooks.snapctl import Snapctl
 
 

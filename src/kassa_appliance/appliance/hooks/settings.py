@@ -6,6 +6,8 @@ turns the raw value ``snapctl get -d`` printed (JSON: ``snap set`` stores ``true
 :class:`BadValue` with a reason. The value rules themselves are the ``check_*`` functions of
 :mod:`kassa_appliance.appliance.config`, which the model also runs, and the assembled document is
 validated by ``Config`` itself: the hook accepts exactly what the daemon can run on.
+The coercion helpers the parse functions are built from are in
+:mod:`kassa_appliance.appliance.hooks.snap_values`.
 
 Device policy on top of the model (the model also admits loopback ``http://`` for the
 emulator): the portal and the webhook must be ``https://``, secrets have a minimum length.
@@ -14,30 +16,51 @@ Messages name the key, show the value (never for secrets) and say what is allowe
 
     register.driver: "foo" is not allowed; expected one of simulator, fptr10, webrequests
     bitrix.client-secret: value is too short; expected at least 16 characters
+
+``bitrix.refresh-token`` may carry a spare token: ``<main>,<spare>`` (each checked alone).
+
+``bitrix.pairing`` (the Kassa app's pairing code, :mod:`kassa_appliance.bitrix.pairing_code`)
+stands for ``bitrix.portal``, ``bitrix.client-id``, ``bitrix.client-secret``,
+``bitrix.refresh-token`` and ``kassa.id`` at once: :func:`pairing_values` takes the code
+apart, and each value then goes through its own key's parse function, so the code is held
+to exactly the rules of the separate keys. **The code wins** over those keys (setting it is
+re-pairing), and the configure hook writes its values into them and unsets
+``bitrix.pairing`` (:func:`pairing_notes` says what it replaced), so ``snap get`` shows what
+runs and a later ``snap set`` of one key works as usual. Its messages name the code and the
+part of it that is wrong, never a secret::
+
+    bitrix.pairing: the code's portal "http://example.ru" is not an https URL; expected …
+    bitrix.pairing: the code's client_secret is too short; expected at least 16 characters
 """
 
 from __future__ import annotations
 
-import json
 import re
-import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from kassa_appliance.appliance import config as cfg
 from kassa_appliance.appliance.config_errors import describe_validation_error
+from kassa_appliance.appliance.hooks.snap_values import (
+    BadValue,
+    Parser,
+    _checked,
+    _choice,
+    _is_unset,
+    _number,
+    _secret,
+    _text,
+    lookup,
+    show_value,
+)
+from kassa_appliance.bitrix.pairing_code import PairingCodeError, decode_pairing_code
+from kassa_appliance.bitrix.settings import check_rest_burst, check_rest_rate
 from kassa_appliance.inputs import shorten
 
-SECRET_MIN_LENGTH = 16
-SECRET_MAX_LENGTH = 512
 _CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-class BadValue(ValueError):
-    """A parse function's complaint; the reason reads after the value ("is not allowed; …")."""
 
 
 class InvalidSettings(Exception):
@@ -46,9 +69,6 @@ class InvalidSettings(Exception):
     def __init__(self, messages: list[str]) -> None:
         super().__init__("\n".join(messages))
         self.messages = messages
-
-
-Parser = Callable[[object], object]
 
 
 @dataclass(frozen=True)
@@ -67,86 +87,6 @@ class SnapKey:
     def field(self) -> str:
         """The model field: dashes become underscores."""
         return self.name.split(".", 1)[1].replace("-", "_")
-
-
-# -- coercion helpers ----------------------------------------------------------------------
-
-
-EXACT_NUMBER_LIMIT = 2**53
-"""A JSON number at or beyond this may not hold the digits that were typed (it is a double)."""
-
-
-def _text(raw: object) -> str:
-    """A text value; a bare whole number counts as its digits.
-
-    ``snap set kassa.id=7`` stores the number 7, and ``snap set operator.vatin=5.00100732259e11``
-    (or a JSON number set through the REST API) stores a float: a whole number below 2**53
-    is exact, so it is read as its digits (``500100732259``); a fraction, or a number too
-    large to be exact, is refused rather than guessed at.
-    """
-    if isinstance(raw, str):
-        return raw
-    if isinstance(raw, bool):
-        raise BadValue("is not allowed; expected text")
-    if isinstance(raw, int):
-        return str(raw)
-    if isinstance(raw, float):
-        if not raw.is_integer():
-            raise BadValue("is a number with a fraction; expected text or a whole number")
-        if abs(raw) >= EXACT_NUMBER_LIMIT:
-            raise BadValue(
-                "is a number too large to keep its digits exactly; expected it as text "
-                "(in quotes) or as a whole number of at most 15 digits"
-            )
-        return str(int(raw))
-    raise BadValue("is not allowed; expected text")
-
-
-def _checked(check: Callable[[str], str]) -> Parser:
-    def parse(raw: object) -> object:
-        try:
-            return check(_text(raw))
-        except ValueError as error:
-            raise BadValue(str(error)) from None
-
-    return parse
-
-
-def _field_choices(section: type[BaseModel], field: str) -> tuple[str, ...]:
-    """The allowed words of a ``Literal[...]`` model field: one source of truth."""
-    annotation = section.model_fields[field].annotation
-    words: list[str] = []
-    pending: list[object] = [annotation]
-    while pending:
-        item = pending.pop(0)
-        if typing.get_origin(item) is typing.Literal:
-            words.extend(str(arg) for arg in typing.get_args(item))
-        else:
-            pending.extend(typing.get_args(item))
-    return tuple(words)
-
-
-def _choice(section: type[BaseModel], field: str) -> Parser:
-    choices = _field_choices(section, field)
-
-    def parse(raw: object) -> object:
-        if isinstance(raw, str) and raw in choices:
-            return raw
-        raise BadValue(f"is not allowed; expected one of {', '.join(choices)}")
-
-    return parse
-
-
-def _secret(raw: object) -> str:
-    if not isinstance(raw, str):
-        raise BadValue("is not allowed; expected text")
-    if any(char.isspace() or not char.isprintable() for char in raw):
-        raise BadValue("contains spaces or control characters; expected the value as issued")
-    if len(raw) < SECRET_MIN_LENGTH:
-        raise BadValue(f"is too short; expected at least {SECRET_MIN_LENGTH} characters")
-    if len(raw) > SECRET_MAX_LENGTH:
-        raise BadValue(f"is too long; expected at most {SECRET_MAX_LENGTH} characters")
-    return raw
 
 
 # -- one parse function per key ------------------------------------------------------------
@@ -174,8 +114,23 @@ def parse_client_secret(raw: object) -> object:
 
 
 def parse_refresh_token(raw: object) -> object:
-    """A new value means re-pairing: the daemon drops its rotated token chain (see docs)."""
-    return _secret(raw)
+    """``<main>`` or ``<main>,<spare>`` (a second, independent chain; see docs), each token
+    checked alone. A new value means re-pairing: the daemon drops its rotated token chain."""
+    if not isinstance(raw, str):
+        raise BadValue("is not allowed; expected text")
+    main, comma, spare = raw.partition(",")
+    _secret(main)
+    if not comma:
+        return raw
+    try:
+        _secret(spare)
+    except BadValue as error:
+        raise BadValue(f"has a spare token (after the comma) that {error}") from None
+    if spare == main:
+        raise BadValue(
+            "has a spare token equal to the main one; expected a second, independent token"
+        )
+    return raw
 
 
 def parse_webhook(raw: object) -> object:
@@ -222,6 +177,43 @@ def parse_bool(raw: object) -> object:
     raise BadValue("is not allowed; expected true or false")
 
 
+PAIRING_KEY = "bitrix.pairing"
+PAIRING_FIELDS: Mapping[str, str] = {
+    "portal": "bitrix.portal",
+    "client_id": "bitrix.client-id",
+    "client_secret": "bitrix.client-secret",
+    "refresh_token": "bitrix.refresh-token",
+    "kassa": "kassa.id",
+}
+"""A field of the pairing code → the ``snap set`` key whose rules it follows."""
+
+
+def pairing_values(raw: object) -> dict[str, str]:
+    """``bitrix.pairing`` → the raw values of the keys it stands for (not yet parsed);
+    ``bitrix.refresh-token`` as ``<main>,<spare>`` when the code has a spare."""
+    if not isinstance(raw, str):
+        raise BadValue("is not allowed; expected the code the Kassa app's Pairing page shows")
+    try:
+        code = decode_pairing_code(raw)
+    except PairingCodeError as error:
+        raise BadValue(str(error)) from None
+    tokens = code.refresh_token
+    if code.spare_refresh_token is not None:
+        tokens = f"{tokens},{code.spare_refresh_token}"
+    return {
+        "bitrix.portal": code.portal,
+        "bitrix.client-id": code.client_id,
+        "bitrix.client-secret": code.client_secret,
+        "bitrix.refresh-token": tokens,
+        "kassa.id": code.kassa,
+    }
+
+
+def parse_pairing(raw: object) -> object:
+    """The code as a whole (its values are parsed by their own keys: config_from_snap)."""
+    return pairing_values(raw)
+
+
 parse_kassa_id = _checked(cfg.check_kassa_id)
 parse_driver = _choice(cfg.RegisterConfig, "driver")
 parse_usb_path = _checked(cfg.check_usb_path)
@@ -231,6 +223,8 @@ parse_operator_name = _checked(cfg.check_operator_name)
 parse_vatin = _checked(cfg.check_vatin)
 parse_taxation = _choice(cfg.CompanyConfig, "taxation")
 parse_log_level = _choice(cfg.LogConfig, "level")
+parse_rest_rate = _number(check_rest_rate)
+parse_rest_burst = _number(check_rest_burst, whole=True)
 
 
 SNAP_KEYS: tuple[SnapKey, ...] = (
@@ -238,8 +232,11 @@ SNAP_KEYS: tuple[SnapKey, ...] = (
     SnapKey("bitrix.client-id", parse_client_id, "Kassa app client_id"),
     SnapKey("bitrix.client-secret", parse_client_secret, "Kassa app client_secret", True),
     SnapKey("bitrix.refresh-token", parse_refresh_token, "pairing refresh token", True),
+    SnapKey("bitrix.pairing", parse_pairing, "pairing code from the Kassa app", True),
     SnapKey("bitrix.webhook", parse_webhook, "inbound webhook URL (REST only)", True),
     SnapKey("bitrix.allowed-users", parse_allowed_users, "user ids allowed to create jobs"),
+    SnapKey("bitrix.rest-rate", parse_rest_rate, "REST requests per second this kassa may send"),
+    SnapKey("bitrix.rest-burst", parse_rest_burst, "REST requests this kassa may send at once"),
     SnapKey("kassa.id", parse_kassa_id, "this appliance's kassa id in Bitrix24"),
     SnapKey("register.driver", parse_driver, "simulator | fptr10 | webrequests"),
     SnapKey(
@@ -274,18 +271,6 @@ device the register is an explicit choice, so the simulator is never the silent 
 # -- document ↔ config ---------------------------------------------------------------------
 
 
-SHOWN_VALUE_LENGTH = 100
-"""Characters of a rejected value quoted in a message (longer ones end in "…")."""
-
-
-def show_value(raw: object) -> str:
-    """A value as the user typed it, fit for a message: strings in double quotes, JSON for
-    the rest; control characters escaped (``\\x00``) and long values cut with "…"."""
-    if isinstance(raw, str):
-        return f'"{shorten(raw, SHOWN_VALUE_LENGTH)}"'
-    return shorten(json.dumps(raw, ensure_ascii=False), SHOWN_VALUE_LENGTH)
-
-
 def _message(key: SnapKey, raw: object, reason: str) -> str:
     if key.secret:
         return f"{key.name}: value {reason}"
@@ -296,15 +281,88 @@ def _keys_in(group: str) -> str:
     return ", ".join(key.name for key in SNAP_KEYS if key.group == group)
 
 
-def _is_unset(raw: object) -> bool:
-    """``null`` and ``""`` mean "use the default", like ``snap unset``."""
-    return raw is None or raw == ""
+def _set_in(document: dict[str, Any], name: str, value: object) -> None:
+    group, sub = name.split(".", 1)
+    values = document.get(group)
+    document[group] = {**(values if isinstance(values, dict) else {}), sub: value}
+
+
+def _pairing_field_problem(field: str, value: str) -> str | None:
+    """The reason one value of the code breaks the rules of its key, else None."""
+    name = PAIRING_FIELDS.get(field, "bitrix.refresh-token")
+    key = KEYS_BY_NAME[name]
+    try:
+        if name == "bitrix.refresh-token":
+            _secret(value)  # one token each; the pair is checked below
+        else:
+            key.parse(value)
+    except BadValue as error:
+        shown = "" if field in SECRET_PAIRING_FIELDS else f" {show_value(value)}"
+        return f"{PAIRING_KEY}: the code's {field}{shown} {error}"
+    return None
+
+
+SECRET_PAIRING_FIELDS = frozenset({"client_secret", "refresh_token", "spare_refresh_token"})
+
+
+def expand_pairing(document: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``document`` with a set ``bitrix.pairing`` replaced by the keys it stands for (the
+    code wins over them), and the problems of the code, one line each."""
+    expanded = {group: dict(v) if isinstance(v, dict) else v for group, v in document.items()}
+    raw = lookup(document, PAIRING_KEY)
+    if _is_unset(raw):
+        return expanded, []
+    bitrix = expanded.get("bitrix")
+    if isinstance(bitrix, dict):
+        bitrix.pop("pairing", None)
+    try:
+        values = pairing_values(raw)
+    except BadValue as error:
+        return expanded, [f"{PAIRING_KEY}: the code {error}"]
+    main, _, spare = values["bitrix.refresh-token"].partition(",")
+    fields = {field: values[name] for field, name in PAIRING_FIELDS.items()}
+    fields["refresh_token"] = main
+    if spare:
+        fields["spare_refresh_token"] = spare
+    problems = [
+        problem
+        for field, value in fields.items()
+        if (problem := _pairing_field_problem(field, value)) is not None
+    ]
+    if spare and spare == main:
+        problems.append(
+            f"{PAIRING_KEY}: the code's spare_refresh_token equals its refresh_token; "
+            "expected a second, independent token (pair again)"
+        )
+    if not problems:
+        for name, value in values.items():
+            _set_in(expanded, name, value)
+    return expanded, problems
+
+
+def pairing_notes(document: Mapping[str, Any]) -> list[str]:
+    """What a valid ``bitrix.pairing`` in ``document`` replaces, for the hook's output
+    (values only for keys that are not secret)."""
+    raw = lookup(document, PAIRING_KEY)
+    if _is_unset(raw):
+        return []
+    values = pairing_values(raw)
+    replaced: list[str] = []
+    for name, value in values.items():
+        before = lookup(document, name)
+        if _is_unset(before) or before == value:
+            continue
+        key = KEYS_BY_NAME[name]
+        replaced.append(name if key.secret else f"{name} (was {show_value(before)})")
+    note = f"{PAIRING_KEY}: applied to {', '.join(values)}; the code is not kept"
+    return [note + (f"; replaced {', '.join(replaced)}" if replaced else "")]
 
 
 def config_from_snap(document: Mapping[str, Any]) -> cfg.Config:
     """Validate ``snapctl get -d <groups>`` output and build the daemon's Config."""
-    messages: list[tuple[int, str]] = []
     order = {key.name: index for index, key in enumerate(SNAP_KEYS)}
+    document, pairing_problems = expand_pairing(document)
+    messages: list[tuple[int, str]] = [(order[PAIRING_KEY], text) for text in pairing_problems]
     sections: dict[str, dict[str, object]] = {}
     for group, values in document.items():
         if group not in SNAP_GROUPS:
@@ -335,7 +393,10 @@ def config_from_snap(document: Mapping[str, Any]) -> cfg.Config:
             except BadValue as error:
                 messages.append((order[name], _message(key, raw, str(error))))
     if messages:
-        raise InvalidSettings([text for _, text in sorted(messages)])
+        # key order; a code's problems in the order of its fields (sorted() is stable)
+        pairing = order[PAIRING_KEY]
+        ranked = sorted(messages, key=lambda item: (item[0], "" if item[0] == pairing else item[1]))
+        raise InvalidSettings([text for _, text in ranked])
     try:
         return cfg.Config.model_validate({**sections, "register": _register(sections)})
     except ValidationError as error:
@@ -357,10 +418,3 @@ def snap_defaults(keys: tuple[str, ...] = INSTALL_SEEDED_KEYS) -> dict[str, obje
         key = KEYS_BY_NAME[name]
         values[name] = getattr(getattr(defaults, key.group), key.field)
     return values
-
-
-def lookup(document: Mapping[str, Any], name: str) -> object:
-    """The raw value of a dotted key in a ``get -d`` document, or None."""
-    group, sub = name.split(".", 1)
-    values = document.get(group)
-    return values.get(sub) if isinstance(values, dict) else None

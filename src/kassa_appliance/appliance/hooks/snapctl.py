@@ -1,6 +1,6 @@
 """A small client of ``snapctl``, the command snapd gives hooks and apps.
 
-Only what the hooks use: ``get -d``, ``set``, ``restart``, ``set-health``. Error messages
+Only what the hooks use: ``get -d``, ``set``, ``unset``, ``restart``, ``set-health``. Error messages
 name the subcommand, never its arguments, because ``set`` arguments can carry secrets.
 """
 
@@ -53,6 +53,11 @@ class Snapctl:
         """``snapctl set key=<json>…``: values are sent as JSON so types survive."""
         if values:
             self._run("set", *(f"{key}={json.dumps(value)}" for key, value in values.items()))
+
+    def unset(self, keys: Sequence[str]) -> None:
+        """``snapctl unset key…``."""
+        if keys:
+            self._run("unset", *keys)
 
     def restart(self, service: str) -> None:
         self._run("restart", service)
