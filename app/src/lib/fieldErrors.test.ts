@@ -2,6 +2,17 @@ import { describe, expect, it } from 'vitest'
 import { parseProblems, problemsByField } from './fieldErrors'
 
 describe('daemon errors at the field they name', () => {
+  it('reads the daemon\'s framing of a refused task', () => {
+    expect(parseProblems('invalid task: items[0].quantity: 100000.000000 is too large; expected at most 99999.999999'))
+      .toEqual([{ path: 'items.0.quantity', message: '100000.000000 is too large; expected at most 99999.999999' }])
+    expect(parseProblems('invalid task (2 problems):\n  - items[1].price: is negative; expected 0 or more\n  - payments: 5.00 paid is less than the total'))
+      .toEqual([
+        { path: 'items.1.price', message: 'is negative; expected 0 or more' },
+        { path: 'payments', message: '5.00 paid is less than the total' }
+      ])
+    expect(parseProblems('invalid task (1,000 problems):\n  - type: unknown\n  … and 980 more problems'))
+      .toEqual([{ path: 'type', message: 'unknown' }, { path: '', message: '… and 980 more problems' }])
+  })
   it('reads one problem', () => {
     expect(parseProblems('items[0].price: -1 is negative; expected 0 or more')).toEqual([{ path: 'items.0.price', message: '-1 is negative; expected 0 or more' }])
   })

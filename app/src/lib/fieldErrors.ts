@@ -18,10 +18,20 @@ export function normalisePath(path: string): string {
   return path.replace(/\[(\d+)\]/g, '.$1')
 }
 
+/**
+ * The daemon's framing of a refused task (fiscal/receipt_errors.py TaskValidationError):
+ * "invalid task: <problem>" for one, "invalid task (N problems):" then "  - <problem>" lines.
+ */
+const SINGLE_HEAD_RE = /^\s*invalid task:\s*/
+const LIST_HEAD_RE = /^\s*invalid task \([\d,\s]+ problems?\):\s*$/
+const BULLET_RE = /^\s*-\s+/
+
 /** Splits a message into problems; a part without a leading path keeps path "". */
 export function parseProblems(message: string): FieldProblem[] {
   const parts: string[] = []
-  for (const line of message.split(/\n+/)) {
+  for (const raw of message.split(/\n+/)) {
+    if (LIST_HEAD_RE.test(raw)) continue
+    const line = raw.replace(SINGLE_HEAD_RE, '').replace(BULLET_RE, '')
     // "a: x; b: y" — split at "; " only where the next part starts with a path and a colon.
     const pieces = line.split(/;\s+(?=[A-Za-z_][\w]*(?:\[\d+\]|\.[A-Za-z_][\w]*)*\s*:)/)
     parts.push(...pieces)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { FakePortal } from './fakePortal'
 import { JobSender, itemCommand, newJobId, readJob } from './jobs'
-import { JobWatcher, stateEventFrom } from './watch'
+import { JobWatcher, stateEventsFrom } from './watch'
 import { PortalError, type Params } from './portal'
 
 function jobStore() {
@@ -77,12 +77,12 @@ describe('live job state', () => {
     const watcher = new JobWatcher((id) => readJob(portal, id), (_id, row) => updates.push(row.state))
     watcher.watch(job.jobId)
     items[0]!.PROPERTY_VALUES.STATE = 'accepted'
-    expect(await watcher.onEvent('kassa.job.state', { job: job.jobId, state: 'accepted' })).toBe(true)
+    expect(await watcher.onEvent('kassa.state', { kassa: 'k1', jobs: [{ job: job.jobId, item: 1, state: 'accepted' }] })).toBe(true)
     items[0]!.PROPERTY_VALUES.STATE = 'done'
-    await watcher.onEvent('kassa.job.state', { job: job.jobId, state: 'done' })
+    await watcher.onEvent('kassa.state', { kassa: 'k1', jobs: [{ job: 'other', item: 2, state: 'done' }, { job: job.jobId, item: 1, state: 'done' }] })
     expect(updates).toEqual(['accepted', 'done'])
     expect(watcher.isWatching(job.jobId)).toBe(false)
-    expect(await watcher.onEvent('kassa.job.state', { job: 'other' })).toBe(false)
+    expect(await watcher.onEvent('kassa.state', { kassa: 'k1', jobs: [{ job: 'other', item: 2 }] })).toBe(false)
     expect(await watcher.onEvent('kassa.job', { job: job.jobId })).toBe(false)
   })
   it('catches a missed event on reconnect', async () => {
@@ -96,8 +96,11 @@ describe('live job state', () => {
     expect(updates).toEqual(['failed'])
   })
   it('reads events defensively', () => {
-    expect(stateEventFrom('kassa.job.state', null)).toBeNull()
-    expect(stateEventFrom('kassa.job.state', { job: 5 })).toBeNull()
-    expect(stateEventFrom('kassa.job.state', { job: 'a', state: 'done' })).toEqual({ job: 'a', state: 'done' })
+    expect(stateEventsFrom('kassa.state', null)).toEqual([])
+    expect(stateEventsFrom('kassa.state', { jobs: 5 })).toEqual([])
+    expect(stateEventsFrom('kassa.state', { jobs: [{ job: 5 }, null, { job: '' }] })).toEqual([])
+    expect(stateEventsFrom('kassa.job.state', { kassa: 'k', jobs: [{ job: 'a' }] })).toEqual([])
+    expect(stateEventsFrom('kassa.state', { kassa: 'k', jobs: [{ job: 'a', item: 3, state: 'done' }] }))
+      .toEqual([{ job: 'a', kassa: 'k', state: 'done' }])
   })
 })

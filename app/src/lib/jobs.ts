@@ -11,8 +11,9 @@ import { type JobItem, type JobRow, jobRowFromItem } from './jobRow'
 import type { AtolTask } from './task'
 
 export const DOORBELL_COMMAND = 'kassa.job'
-/** The application event the daemon publishes on each state change: PARAMS {job, kassa, state}. */
-export const STATE_EVENT_COMMAND = 'kassa.job.state'
+/** The application event the daemon publishes with each write-back batch:
+ * PARAMS {kassa, jobs: [{job, item, state}, …]} (writeback.py STATE_EVENT_COMMAND). */
+export const STATE_EVENT_COMMAND = 'kassa.state'
 export const APP_SOURCE = 'app'
 
 export interface OutgoingJob {

@@ -1,24 +1,36 @@
 /**
- * Live job state without polling: the daemon publishes `kassa.job.state` {job, kassa, state}
- * on the app's channel; the page re-reads the item of a watched job when its event comes
- * (the event has no trustworthy sender, the item is the truth) and re-reads every watched
- * job that is not final yet when the pull connection comes back (a missed event).
+ * Live job state without polling: with each write-back batch the daemon publishes
+ * `kassa.state` {kassa, jobs: [{job, item, state}, …]} on the app's channel
+ * (src/kassa_appliance/bitrix/writeback.py STATE_EVENT_COMMAND); the page re-reads the item
+ * of each watched job the event names (the event has no trustworthy sender, the item is the
+ * truth) and re-reads every watched job that is not final yet when the pull connection
+ * comes back (a missed event).
  */
 import type { JobRow } from './jobRow'
+import { STATE_EVENT_COMMAND } from './jobs'
 
 export const FINAL_STATES = new Set(['done', 'failed', 'cancelled'])
 
 export interface StateEvent { job: string, kassa?: string, state?: string }
 
-export function stateEventFrom(command: string, params: unknown): StateEvent | null {
-  if (command !== 'kassa.job.state' || typeof params !== 'object' || params === null) return null
+/** The jobs a state event names (none for another command or a malformed event). */
+export function stateEventsFrom(command: string, params: unknown): StateEvent[] {
+  if (command !== STATE_EVENT_COMMAND || typeof params !== 'object' || params === null) return []
   const record = params as Record<string, unknown>
-  if (typeof record.job !== 'string' || !record.job) return null
-  return {
-    job: record.job,
-    ...(typeof record.kassa === 'string' ? { kassa: record.kassa } : {}),
-    ...(typeof record.state === 'string' ? { state: record.state } : {})
+  const kassa = typeof record.kassa === 'string' ? record.kassa : undefined
+  const jobs = Array.isArray(record.jobs) ? record.jobs : []
+  const events: StateEvent[] = []
+  for (const entry of jobs) {
+    if (typeof entry !== 'object' || entry === null) continue
+    const one = entry as Record<string, unknown>
+    if (typeof one.job !== 'string' || !one.job) continue
+    events.push({
+      job: one.job,
+      ...(kassa !== undefined ? { kassa } : {}),
+      ...(typeof one.state === 'string' ? { state: one.state } : {})
+    })
   }
+  return events
 }
 
 export class JobWatcher {
@@ -49,12 +61,11 @@ export class JobWatcher {
     if (FINAL_STATES.has(row.state)) this.watched.delete(jobId)
   }
 
-  /** A pull message for the app: refresh the job it names, if watched. */
+  /** A pull message for the app: refresh the watched jobs it names; whether there were any. */
   async onEvent(command: string, params: unknown): Promise<boolean> {
-    const event = stateEventFrom(command, params)
-    if (!event || !this.watched.has(event.job)) return false
-    await this.refresh(event.job)
-    return true
+    const named = stateEventsFrom(command, params).filter((event) => this.watched.has(event.job))
+    await Promise.all([...new Set(named.map((event) => event.job))].map((job) => this.refresh(job)))
+    return named.length > 0
   }
 
   /** The pull connection is back: re-read every watched job (events may have been missed). */

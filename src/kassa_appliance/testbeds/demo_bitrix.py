@@ -21,6 +21,9 @@ from typing import Any
 from kassa_appliance.bitrix.jobs import STATE_DONE, STATE_FAILED
 from kassa_appliance.cli import describe_fiscal_params
 from kassa_appliance.registers.tape import qr_lines
+from kassa_appliance.testbeds.bitrix24.app import Emulator
+from kassa_appliance.testbeds.bitrix24.portal_page import BUILD_HINT
+from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID, CASHIER_USER_ID
 from kassa_appliance.testbeds.demo_stack import ApplianceStack, StackError, StackSettings
 
 WATCH_POLL_SECONDS = 0.1
@@ -183,6 +186,18 @@ def quiet_chatty_loggers() -> None:
         logger.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
 
 
+def app_url_line(emulator: Emulator) -> str:
+    """Where a person opens the Kassa app against this portal (or how to build it)."""
+    page = emulator.portal_page
+    if not page.files.available():
+        return f"  Kassa app: not built at {page.files.source}; {BUILD_HINT}"
+    return (
+        f"  Kassa app in a browser (while the demo runs): {page.url(CASHIER_USER_ID)} "
+        f"(cashier), {page.url(ADMIN_USER_ID)} (admin); "
+        "`kassa-appliance emulator` keeps a portal up"
+    )
+
+
 async def run_full_demo(settings: DemoSettings, samples: list[tuple[str, Any]]) -> int:
     quiet_chatty_loggers()
     tape = TapeCounter()
@@ -201,6 +216,7 @@ async def run_full_demo(settings: DemoSettings, samples: list[tuple[str, Any]]) 
                 f"simulated register, print delay {settings.print_delay:g} s"
             )
             _say(f"  kassa id {stack_settings.kassa_id}; daemon log {stack.log_path}")
+            _say(app_url_line(stack.emulator))
             _say("  linked: KASSAJOB storage ready, push connected")
             for number, (name, task) in enumerate(samples, start=1):
                 outcomes.append(
