@@ -8,6 +8,8 @@ in :mod:`kassa_appliance.fiscal.receipt_rules`, which re-exports these names.
 
 from __future__ import annotations
 
+from kassa_appliance.registers.base import IMC_TYPES
+
 __all__ = [
     "AGENT_TYPES",
     "ALIGNMENTS",
@@ -208,16 +210,7 @@ AGENT_TYPES = (
     "another",
 )
 """``agentInfo.agents[]`` values (tags 1057/1222; myscripts_validators.js validateAgentInfo)."""
-IMC_TYPES = (
-    "auto",
-    "imcUnrecognized",
-    "imcShort",
-    "imcFmVerifyCode88",
-    "imcVerifyCode44",
-    "imcFmVerifyCode44",
-    "imcVerifyCode4",
-)
-"""``imcParams.imcType`` names (myscripts_utils.js MARKING_CODE_TYPES_1_2), or a number."""
+
 ESTIMATED_STATUSES = (
     "itemPieceSold",
     "itemDryForSale",

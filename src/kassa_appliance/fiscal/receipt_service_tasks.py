@@ -37,6 +37,7 @@ from kassa_appliance.fiscal.receipt_items import (
     value_rule,
 )
 from kassa_appliance.fiscal.receipt_rules import RuleError, json_kind
+from kassa_appliance.registers.base import IMC_TYPES
 
 __all__ = [
     "IMC_TYPES",
@@ -51,16 +52,6 @@ __all__ = [
     "ServiceTask",
 ]
 
-IMC_TYPES = (
-    "auto",
-    "imcUnrecognized",
-    "imcShort",
-    "imcFmVerifyCode88",
-    "imcVerifyCode44",
-    "imcFmVerifyCode44",
-    "imcVerifyCode4",
-)
-"""``imcType`` (FFD 1.2 tag 2100): ``MARKING_CODE_TYPES_1_2`` of the driver's scripts."""
 
 ITEM_ESTIMATED_STATUSES = (
     "itemPieceSold",

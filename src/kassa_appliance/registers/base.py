@@ -139,6 +139,20 @@ RECEIPT_TASK_TYPES = frozenset(RECEIPT_TASK_ORDER)
 FISCAL_TASK_TYPES = RECEIPT_TASK_TYPES | {"openShift", "closeShift"}
 
 
+IMC_TYPES = (
+    "auto",
+    "imcUnrecognized",
+    "imcShort",
+    "imcFmVerifyCode88",
+    "imcVerifyCode44",
+    "imcFmVerifyCode44",
+    "imcVerifyCode4",
+)
+"""Marking-code types ``imcType`` (FFD 1.2 tag 2100) as the driver names them
+(``MARKING_CODE_TYPES_1_2`` of its JSON-task scripts): the validator and the simulator's
+marking-code check share this one list."""
+
+
 @runtime_checkable
 class Register(Protocol):
     """A fiscal register backend. All methods block; call them from a worker thread."""

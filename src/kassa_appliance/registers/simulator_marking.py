@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from kassa_appliance.registers.atol_errors import atol_error, atol_text
 from kassa_appliance.registers.base import (
+    IMC_TYPES,
     INVALID_STATE,
     MARKING_CODE_VALIDATION_IN_PROGRESS,
     MARKS_OVERFLOW,
@@ -40,15 +41,6 @@ ESTIMATED_STATUSES = (
     "itemPieceReturn",
     "itemDryReturn",
     "itemStatusUnchanged",
-)
-IMC_TYPES = (
-    "auto",
-    "imcUnrecognized",
-    "imcShort",
-    "imcFmVerifyCode88",
-    "imcVerifyCode44",
-    "imcFmVerifyCode44",
-    "imcVerifyCode4",
 )
 MAX_CHECKED_CODES = 1000
 """The simulated FN's table of checked codes (a real one holds at least a receipt's worth)."""
