@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("bench.throughput", "bench.startup", "bench.bitrix_latency")
+BENCHMARKS = ("bench.throughput", "bench.startup", "bench.bitrix_latency", "bench.app_load")
 
 
 def main() -> None:

@@ -89,7 +89,17 @@ class BackgroundLoop:
         self.loop.close()
 
 
-def make_driver(profile: Path, *, width: int = 1280, height: int = 900) -> Any:
+PHONE = {"width": 390, "height": 844, "pixelRatio": 3.0}
+"""A phone's viewport in CSS pixels (an iPhone 12-15 class screen)."""
+PHONE_USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Mobile Safari/537.36"
+)
+
+
+def make_driver(profile: Path, *, width: int = 1280, height: int = 900, phone: bool = False) -> Any:
+    """Headless Chromium; ``phone`` emulates a phone (:data:`PHONE` viewport, touch, a
+    mobile user agent) instead of a desktop window of ``width`` × ``height``."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -98,7 +108,12 @@ def make_driver(profile: Path, *, width: int = 1280, height: int = 900) -> Any:
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
-    options.add_argument(f"--window-size={width},{height}")
+    if phone:
+        options.add_experimental_option(
+            "mobileEmulation", {"deviceMetrics": PHONE, "userAgent": PHONE_USER_AGENT}
+        )
+        width, height = PHONE["width"], PHONE["height"] + 100
+    options.add_argument(f"--window-size={int(width)},{int(height)}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(WAIT)
@@ -107,7 +122,7 @@ def make_driver(profile: Path, *, width: int = 1280, height: int = 900) -> Any:
 
 
 @contextlib.contextmanager
-def browser(profile: Path, **size: int) -> Iterator[Any]:
+def browser(profile: Path, **size: Any) -> Iterator[Any]:
     driver = make_driver(profile, **size)
     try:
         yield driver
@@ -191,6 +206,15 @@ async def preinstall(emulator: Any) -> None:
                     {"ENTITY": code, "PROPERTY": prop, "NAME": prop, "auth": token},
                 )
     emulator.frames.installed = True
+
+
+def horizontal_overflow(driver: Any) -> dict[str, int] | None:
+    """How far the current document is wider than its viewport, or None if it is not."""
+    sizes: dict[str, int] = driver.execute_script(
+        "const e = document.scrollingElement || document.documentElement;"
+        "return {scrollWidth: e.scrollWidth, innerWidth: window.innerWidth};"
+    )
+    return None if sizes["scrollWidth"] <= sizes["innerWidth"] else sizes
 
 
 def set_value(driver: Any, name: str, value: str) -> None:

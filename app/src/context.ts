@@ -3,7 +3,8 @@
  * picker), the central settings of each kassa, and the pull listener feeding the job watcher.
  */
 import { reactive, shallowRef } from 'vue'
-import type { AppContext, PullHandle } from './lib/b24'
+import type { AppContext } from './lib/b24'
+import type { PullHandle } from './lib/pull'
 import { type Kassa, type DeviceItem, kassaFromItem, sortForPicker } from './lib/fleet'
 import { DEVICE_ENTITY, SETTINGS_ENTITY } from './lib/storage'
 import { type SettingsItem, settingsFromItem } from './lib/settings'
@@ -82,7 +83,7 @@ export async function start(connect: () => Promise<AppContext>): Promise<void> {
     await Promise.all([loadKassas(), loadSettings()]).catch((error: unknown) => {
       app.error = error instanceof Error ? error.message : String(error)
     })
-    const { listenPull } = await import('./lib/b24')
+    const { listenPull } = await import('./lib/pull')
     pull?.stop()
     pull = listenPull(
       c,

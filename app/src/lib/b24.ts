@@ -1,11 +1,10 @@
 /**
  * The SDK in frame mode behind the Portal interface, plus what the pages need from the frame:
  * who the user is, admin or not, the portal and its refresh token (pairing), installFinish,
- * and the pull client for live job state. Only this module imports @bitrix24/b24jssdk.
+ * The pull client for live job state is in ./pull (a chunk of its own, loaded once the app
+ * is ready). Only these two modules import @bitrix24/b24jssdk.
  */
-import {
-  type AjaxResult, type B24Frame, B24PullClientManager, PullStatus, SubscriptionType, initializeB24Frame
-} from '@bitrix24/b24jssdk'
+import { type AjaxResult, type B24Frame, initializeB24Frame } from '@bitrix24/b24jssdk'
 import { type BatchAnswer, type Command, type Params, type Portal, PortalError } from './portal'
 
 /** Bitrix24's error code carried by the SDK's errors (AjaxError.code), or "ERROR". */
@@ -121,28 +120,4 @@ export async function pairingTokens(b24: B24Frame): Promise<{ main: string, spar
   const main = fresh.refresh_token
   const spare = first && first.refresh_token !== main ? first.refresh_token : undefined
   return spare ? { main, spare } : { main }
-}
-
-export interface PullHandle { stop(): void }
-
-/** Application events of this app's channel, and a callback each time the connection is back. */
-export function listenPull(
-  ctx: AppContext,
-  onMessage: (command: string, params: unknown) => void,
-  onReconnect: () => void
-): PullHandle {
-  const client = new B24PullClientManager({ b24: ctx.b24, restApplication: ctx.b24.auth.getUniq('kassa'), userId: ctx.userId })
-  client.subscribe({
-    moduleId: 'application',
-    callback: (data: { command?: string, params?: unknown }) => onMessage(String(data?.command ?? ''), data?.params)
-  })
-  // Every time the connection is (back) online: the first time too, for events sent before it.
-  client.subscribe({
-    type: SubscriptionType.Status,
-    callback: (data: { status?: PullStatus }) => {
-      if (data?.status === PullStatus.Online) onReconnect()
-    }
-  })
-  client.start().catch(() => undefined)
-  return { stop: () => client.destroy() }
 }
