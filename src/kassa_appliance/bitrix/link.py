@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from kassa_appliance import __version__
 from kassa_appliance.bitrix.auth import (
     TOKEN_FILE_NAME,
     Auth,
@@ -30,6 +31,7 @@ from kassa_appliance.bitrix.auth import (
 from kassa_appliance.bitrix.budget import RestBudget
 from kassa_appliance.bitrix.central_settings import CONFIG_COMMAND, Applier, CentralSettings
 from kassa_appliance.bitrix.jobs import EngineAdapter, EnginePort, JobLink
+from kassa_appliance.bitrix.notifications import CONFIRM_SECONDS, ProblemNotifier
 from kassa_appliance.bitrix.pairing import debug_pause_before_token_save
 from kassa_appliance.bitrix.pull import PullClient, PullMessage, doorbell
 from kassa_appliance.bitrix.rest import RestClient
@@ -64,11 +66,22 @@ def make_auth(bitrix: BitrixConfig, data_dir: Path) -> Auth | None:
 
 
 def engine_status_dict(engine: Any) -> Callable[[], dict[str, Any]]:
+    """The KASSADEV ``STATUS``: the engine's status with the register's facts as flat
+    fleet fields (app/README.md "Fleet fields"), once they are known."""
+
     def status() -> dict[str, Any]:
         try:
-            return dict(asdict(engine.status()))
+            snapshot = dict(asdict(engine.status()))
         except Exception:  # a status snapshot must never break the heartbeat
             return {}
+        device = snapshot.pop("device", None) or {}
+        firmware = device.pop("firmware", None)
+        snapshot.update(device)
+        waiting = snapshot.get("waiting")
+        snapshot["blocked"] = bool(waiting)
+        snapshot["blocked_reason"] = waiting or None
+        snapshot["versions"] = {"appliance": __version__, "firmware": firmware}
+        return snapshot
 
     return status
 
@@ -82,12 +95,14 @@ async def bitrix_link(
     *,
     on_health_change: Callable[[], None] | None = None,
     central: Applier | None = None,
+    notify_confirm_after: float = CONFIRM_SECONDS,
 ) -> AsyncIterator[JobLink | None]:
     """``on_health_change`` is called when the link's health (``link.health``) has news,
     e.g. so the daemon rewrites its status file. ``central`` validates and applies a
     version of the kassa's central settings (KASSACFG, ``bitrix/central_settings.py``):
     with it the link reads them at start, on a ``kassa.config`` doorbell and on every
-    push (re)connect."""
+    push (re)connect. ``notify_confirm_after``: how long a problem holds before the admins
+    are notified (bitrix/notifications.py)."""
     auth = make_auth(settings, data_dir)
     if auth is None:
         log.info("no Bitrix24 link configured")
@@ -99,12 +114,27 @@ async def bitrix_link(
     health.add_section("rest_budget", budget.snapshot)
     rest = RestClient(auth, budget=budget)
     pull: PullClient | None = None
+    notifier = ProblemNotifier(
+        rest,
+        kassa_id=kassa_id,
+        data_dir=data_dir,
+        tagged=isinstance(auth, OAuthAuth),
+        confirm_after=notify_confirm_after,
+    )
+    engine_status = engine_status_dict(engine)
+
+    def device_status() -> dict[str, Any]:
+        """Each status the heartbeat takes is also shown to the admins' notifier."""
+        snapshot = engine_status()
+        notifier.observe(snapshot)
+        return snapshot
+
     link = JobLink(
         rest,
         EngineAdapter(engine),
         kassa_id=kassa_id,
         allowed_users=frozenset(settings.allowed_users),
-        device_status=engine_status_dict(engine),
+        device_status=device_status,
         health=health,
         live=lambda: pull is not None and pull.status.connected,
     )
@@ -144,7 +174,13 @@ async def bitrix_link(
             settings_reader.wanted.set()
         await link.on_connect()
 
-    tasks = [asyncio.create_task(link.run(), name="bitrix-jobs")]
+    tasks = [
+        asyncio.create_task(link.run(), name="bitrix-jobs"),
+        asyncio.create_task(
+            supervised("admin notifications", notifier.run, health, link.backoff),
+            name="bitrix-notifications",
+        ),
+    ]
     if settings_reader is not None:
         tasks.append(
             asyncio.create_task(

@@ -37,6 +37,9 @@ class EngineSettings:
     """VAT type (``vat22``) for a receipt position without ``tax`` (central settings)."""
     default_payments_place: str | None = None
     """``paymentsPlace`` (tag 1187) for a receipt without one (central settings)."""
+    device_facts_interval: float = 300.0
+    """How often an idle engine asks the register for its facts (model, FN expiry, OFD
+    backlog, shift, paper: fiscal/device_facts.py); also after a shift change."""
     chain_receipts: bool = True
     """Fiscalise queued receipts back to back in the register thread (engine_chain). A CLI
     command running the queue for its one job turns it off, so it can stop right after."""

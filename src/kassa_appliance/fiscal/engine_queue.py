@@ -11,7 +11,8 @@ receipt at the head of the queue is stuck.
 from __future__ import annotations
 
 from kassa_appliance.aio import wait_event
-from kassa_appliance.fiscal.engine_base import EngineBase, MustWait
+from kassa_appliance.fiscal.device_facts import DeviceFactsPolling
+from kassa_appliance.fiscal.engine_base import MustWait
 from kassa_appliance.fiscal.journal import Job
 
 # Tasks an operator must be able to run while the receipt queue is stuck (e.g. to open or
@@ -51,7 +52,7 @@ SERVICE_TASK_TYPES = frozenset(
 )
 
 
-class QueuePacing(EngineBase):
+class QueuePacing(DeviceFactsPolling):
     async def _idle(self) -> None:
         if not self._opened and self._available.is_set():
             # Connect while idle, so status shows the register's real state before the
@@ -66,6 +67,7 @@ class QueuePacing(EngineBase):
         self._wake.clear()
         if self._progress.print_pending:
             await self._try_continue_print()
+        await self._poll_device_facts_if_due()  # the safe point: no receipt in flight
         await wait_event(self._wake, self._settings.journal_poll_interval)
 
     async def _after_internal_error(self, job: Job, error: Exception) -> None:

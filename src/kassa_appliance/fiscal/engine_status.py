@@ -11,15 +11,41 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kassa_appliance.fiscal.caller import RegisterCaller
 from kassa_appliance.fiscal.journal import Journal
-from kassa_appliance.registers.base import ErrorCategory, Register, RegisterError
+from kassa_appliance.registers.base import NO_PAPER, ErrorCategory, Register, RegisterError
 
 log = logging.getLogger("kassa_appliance.fiscal.engine")
 
 QUEUE_DEPTH_TTL = 0.25
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """What the register says about itself, polled while idle (fiscal/device_facts.py).
+
+    Dates and times are ISO strings as the register reports them (no ticking values, so a
+    poll that learns nothing new is no status change). None: not known (yet).
+    """
+
+    model: str | None = None
+    serial: str | None = None
+    firmware: str | None = None
+    registration_number: str | None = None
+    fn_number: str | None = None
+    fn_expiry: str | None = None
+    """ISO date the FN stops working (``getFnInfo`` ``validityDate``)."""
+    ofd_unsent: int | None = None
+    ofd_oldest_unsent: str | None = None
+    """ISO time of the oldest document not yet sent to the OFD; None when none waits."""
+    shift_state: str | None = None
+    """``opened``, ``closed`` or ``expired``."""
+    shift_number: int | None = None
+    shift_opened: str | None = None
+    """ISO time the open shift began (its ``expiredTime`` less 24 h)."""
+    paper: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +60,8 @@ class EngineStatus:
     alerts: tuple[str, ...] = ()
     print_pending: bool = False
     processed: int = 0
+    device: DeviceFacts | None = None
+    """The register's own facts (model, FN, OFD backlog, shift, paper); None until polled."""
 
     def summary(self) -> str:
         state = "online" if self.register_online else "offline"
@@ -56,6 +84,7 @@ class Progress:
     alerts: list[str] = field(default_factory=list)
     print_pending: bool = False
     processed: int = 0
+    device: DeviceFacts | None = None
 
 
 StatusListener = Callable[[EngineStatus], None]
@@ -73,6 +102,8 @@ class StatusReporting:
     _last_status: EngineStatus | None
     _depth: int
     _depth_counted_at: float | None
+    _device_facts_due: bool = True
+    """Poll the register's facts at the next idle moment (fiscal/device_facts.py)."""
 
     def status(self) -> EngineStatus:
         progress = self._progress
@@ -86,6 +117,7 @@ class StatusReporting:
             alerts=tuple(progress.alerts),
             print_pending=progress.print_pending,
             processed=progress.processed,
+            device=progress.device,
         )
 
     def _queue_depth(self) -> int:
@@ -99,6 +131,11 @@ class StatusReporting:
 
     def _note_error(self, error: RegisterError) -> None:
         self._progress.last_error = f"atol-{error.code}: {error.description}"
+        if error.code == NO_PAPER and self._progress.device is not None:
+            # Learnt for free: the status shows it before the next poll of the facts.
+            self._progress.device = replace(self._progress.device, paper=False)
+        if error.code == NO_PAPER or error.category is ErrorCategory.SHIFT:
+            self._device_facts_due = True
         if error.category is ErrorCategory.WAIT and error.code in OFFLINE_CODES:
             self._progress.register_online = False
             self._opened = False

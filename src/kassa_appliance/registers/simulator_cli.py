@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 from kassa_appliance.registers.factory import simulator_state_dir
@@ -19,6 +20,7 @@ from kassa_appliance.registers.simulator_faults import (
     clear_faults,
     read_control,
     set_fault,
+    set_fn_validity,
 )
 
 
@@ -49,6 +51,13 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     clock = commands.add_parser("clock", help="fast-forward the simulator's clock")
     clock.add_argument("--advance", type=float, required=True, metavar="HOURS")
     clock.set_defaults(handler=_clock)
+
+    expiry = commands.add_parser("fn-expiry", help="set the date the FN stops working")
+    when = expiry.add_mutually_exclusive_group(required=True)
+    when.add_argument("--date", metavar="YYYY-MM-DD", help="this date")
+    when.add_argument("--days", type=int, help="this many days from today")
+    when.add_argument("--off", action="store_true", help="back to registration + 3 years")
+    expiry.set_defaults(handler=_fn_expiry)
 
     state = commands.add_parser("state", help="print the device counters")
     state.set_defaults(handler=_state)
@@ -95,6 +104,21 @@ def _clock(args: argparse.Namespace) -> int:
     hours: float = args.advance
     offset = advance_clock(simulator_dir(args), hours * 3600)
     print(f"clock offset now {offset / 3600:g} h")
+    return 0
+
+
+def _fn_expiry(args: argparse.Namespace) -> int:
+    day: date | str | None = None
+    if args.days is not None:
+        day = date.today() + timedelta(days=int(args.days))
+    elif not args.off:
+        day = str(args.date)
+    try:
+        validity = set_fn_validity(simulator_dir(args), day)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"FN valid until {validity}" if validity else "FN validity: registration + 3 years")
     return 0
 
 

@@ -12,7 +12,8 @@ the simulator notices a change with one ``stat`` per task and re-reads it. Forma
         "print_delay": {"seconds": 0.5}          # seconds per printed document
       },
       "clock_offset_seconds": 0,   # added to the simulator's clock (fast-forward time)
-      "seed": 0                    # seeds the random.Random used for "rate"
+      "seed": 0,                   # seeds the random.Random used for "rate"
+      "fn_validity": "2026-12-31"  # optional: the FN's end date getFnInfo reports
     }
 
 A fault may have ``count`` (fires on the next N eligible tasks, then clears itself; the
@@ -55,6 +56,7 @@ import json
 import os
 import random
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +126,17 @@ class Control:
     faults: dict[str, Fault] = field(default_factory=dict)
     clock_offset_seconds: float = 0.0
     seed: int = 0
+    fn_validity: str | None = None
+    """ISO date ``getFnInfo`` reports as ``validityDate`` (default: registration + 3 years)."""
 
     def to_json(self) -> str:
-        data = {
+        data: dict[str, Any] = {
             "faults": {name: fault.to_json() for name, fault in self.faults.items()},
             "clock_offset_seconds": self.clock_offset_seconds,
             "seed": self.seed,
         }
+        if self.fn_validity is not None:
+            data["fn_validity"] = self.fn_validity
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
@@ -139,7 +145,7 @@ class Control:
             data = json.loads(text)
             if not isinstance(data, dict):
                 raise ValueError("expected a JSON object")
-            unknown = set(data) - {"faults", "clock_offset_seconds", "seed"}
+            unknown = set(data) - {"faults", "clock_offset_seconds", "seed", "fn_validity"}
             if unknown:
                 raise ValueError(f"unknown keys {sorted(unknown)}")
             faults: dict[str, Fault] = {}
@@ -151,9 +157,25 @@ class Control:
                 raise ValueError(f"clock_offset_seconds must be a number, got {offset!r}")
             if isinstance(seed, bool) or not isinstance(seed, int):
                 raise ValueError(f"seed must be an integer, got {seed!r}")
-            return cls(faults=faults, clock_offset_seconds=float(offset), seed=seed)
+            validity = data.get("fn_validity")
+            if validity is not None:
+                validity = _iso_date(validity)
+            return cls(
+                faults=faults,
+                clock_offset_seconds=float(offset),
+                seed=seed,
+                fn_validity=validity,
+            )
         except (ValueError, AttributeError) as exc:
             raise ValueError(f"simulator control file {source}: {exc}") from exc
+
+
+def _iso_date(value: Any) -> str:
+    """``value`` as an ISO date (``2026-12-31``), or ValueError saying what was expected."""
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ValueError(f"fn_validity must be a date like 2026-12-31, got {value!r}") from None
 
 
 def _parse_fault(name: str, spec: Any) -> Fault:
@@ -231,6 +253,16 @@ def advance_clock(state_dir: Path, seconds: float) -> float:
         return control.clock_offset_seconds
 
 
+def set_fn_validity(state_dir: Path, day: date | str | None) -> str | None:
+    """Make ``getFnInfo`` report the FN's end date ``day`` (None: back to the default)."""
+    validity = None if day is None else _iso_date(day)
+    with device_lock(state_dir):
+        control = read_control(state_dir)
+        control.fn_validity = validity
+        write_control(state_dir, control)
+    return validity
+
+
 class FaultControl:
     """The simulator's view of the control file: reloaded when it changes, fires faults.
 
@@ -249,6 +281,10 @@ class FaultControl:
     @property
     def clock_offset_seconds(self) -> float:
         return self._control.clock_offset_seconds
+
+    @property
+    def fn_validity(self) -> str | None:
+        return self._control.fn_validity
 
     def refresh(self) -> None:
         """Re-read the control file if its inode, size or mtime changed."""

@@ -9,7 +9,7 @@ them (a set fault only shows in the reported status, e.g. ``coverOpened`` or
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from kassa_appliance.registers.base import JsonDict
@@ -96,6 +96,9 @@ class SimulatorQueries:
     def get_fn_info(self, state: SimulatorState, task: JsonDict) -> JsonDict:
         registered = datetime.fromisoformat(state.registered_at)
         validity = registered.replace(year=registered.year + 3, day=min(registered.day, 28))
+        if self._device.faults.fn_validity is not None:  # `simulator fn-expiry`
+            day = date.fromisoformat(self._device.faults.fn_validity)
+            validity = validity.replace(year=day.year, month=day.month, day=day.day)
         return {
             "fnInfo": {
                 "serial": state.fn_number,

@@ -54,6 +54,7 @@ from kassa_appliance.testbeds.bitrix24.portal_page import (
     with_cors,
 )
 from kassa_appliance.testbeds.bitrix24.rest import PushBackend, RestApi
+from kassa_appliance.testbeds.bitrix24.rest_im import NotificationLog, im_handlers
 from kassa_appliance.testbeds.bitrix24.rest_portal import PortalExtras, portal_handlers
 from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID, PortalState
 
@@ -95,6 +96,8 @@ class Emulator:
         self.api = RestApi(state, push, self.limits)
         self.portal_extras = PortalExtras()
         self.api.add_methods(portal_handlers(self.portal_extras))
+        self.notifications = NotificationLog()
+        self.api.add_methods(im_handlers(self.state, self.notifications))
         self.frames = FrameHost(state)
         self.portal_page = PortalPage(self.frames, AppFiles(app_dist or default_app_dist()))
         self._http = HttpServer(self._handle, max_body_bytes=max_body_bytes)
