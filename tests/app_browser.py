@@ -224,3 +224,63 @@ def set_value(driver: Any, name: str, value: str) -> None:
         element = element.find_element("css selector", "input")
     element.clear()
     element.send_keys(value)
+
+
+@contextlib.contextmanager
+def running_portal(
+    setup: Callable[[Any], Coroutine[Any, Any, None]] | None = None,
+) -> Iterator[tuple[BackgroundLoop, Any]]:
+    """The Bitrix24 emulator and its push server on a background loop, with ``setup``
+    (e.g. :func:`preinstall`) run on the emulator before it is handed out."""
+    from kassa_appliance.testbeds.bitrix24.app import Emulator
+    from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
+
+    require_browser()
+    loop = BackgroundLoop()
+    push = PushServer(PushSettings(buffer_delay=(0.0, 0.0)))
+    emulator = Emulator(push=push)
+
+    async def start() -> None:
+        await push.start("127.0.0.1", 0)
+        await emulator.start()
+        if setup is not None:
+            await setup(emulator)
+
+    async def stop() -> None:
+        await emulator.stop()
+        await push.stop()
+
+    loop.run(start())
+    try:
+        yield loop, emulator
+    finally:
+        loop.run(stop())
+        loop.close()
+
+
+@contextlib.contextmanager
+def running_appliance(settings: Any) -> Iterator[tuple[BackgroundLoop, Any]]:
+    """An installed portal and the real daemon on the simulator
+    (:class:`~kassa_appliance.testbeds.demo_stack.ApplianceStack`), handed out once the
+    kassa's first heartbeat is in KASSADEV."""
+    from kassa_appliance.bitrix.protocol import DEVICE_ENTITY
+    from kassa_appliance.testbeds.demo_stack import ApplianceStack
+
+    require_browser()
+    loop = BackgroundLoop()
+    appliance = ApplianceStack(settings)
+    loop.run(appliance.start(), timeout=60)
+    try:
+        emulator = appliance.emulator
+        assert emulator is not None
+        loop.run(preinstall(emulator))
+
+        def kassa_seen() -> bool:
+            entity = emulator.state.entities.get(DEVICE_ENTITY)
+            return bool(entity and any(i.name == settings.kassa_id for i in entity.items.values()))
+
+        wait_for(None, lambda: loop.call(kassa_seen), timeout=30, what="first heartbeat")
+        yield loop, appliance
+    finally:
+        loop.run(appliance.stop(), timeout=60)
+        loop.close()

@@ -17,39 +17,22 @@ from app_browser import (
     browser,
     by_test,
     enter_app,
-    preinstall,
-    require_browser,
+    running_appliance,
     screenshot,
     set_value,
     wait_for,
 )
-from kassa_appliance.bitrix.protocol import DEVICE_ENTITY, JOB_ENTITY
-from kassa_appliance.testbeds.demo_stack import ApplianceStack, StackSettings
+from kassa_appliance.bitrix.protocol import JOB_ENTITY
+from kassa_appliance.testbeds.demo_stack import StackSettings
 
 DONE_WAIT = 30.0
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BackgroundLoop, Any]]:
-    require_browser()
-    loop = BackgroundLoop()
     settings = StackSettings(root=tmp_path_factory.mktemp("stack"), push_buffer_delay=0.0)
-    appliance = ApplianceStack(settings)
-    loop.run(appliance.start(), timeout=60)
-    try:
-        assert appliance.emulator is not None
-        emulator = appliance.emulator
-        loop.run(preinstall(emulator))
-
-        def kassa_seen() -> bool:
-            entity = emulator.state.entities.get(DEVICE_ENTITY)
-            return bool(entity and any(i.name == settings.kassa_id for i in entity.items.values()))
-
-        wait_for(None, lambda: loop.call(kassa_seen), timeout=30, what="first heartbeat")
-        yield loop, appliance
-    finally:
-        loop.run(appliance.stop(), timeout=60)
-        loop.close()
+    with running_appliance(settings) as running:
+        yield running
 
 
 def job_items(loop: BackgroundLoop, appliance: Any) -> list[dict[str, Any]]:

@@ -19,35 +19,17 @@ from app_browser import (
     browser,
     by_test,
     enter_app,
-    require_browser,
+    running_portal,
     screenshot,
     wait_for,
 )
 from kassa_appliance.testbeds.bitrix24.app import Emulator
-from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
 
 
 @pytest.fixture
 def portal() -> Iterator[tuple[BackgroundLoop, Emulator]]:
-    require_browser()
-    loop = BackgroundLoop()
-    push = PushServer(PushSettings(buffer_delay=(0.0, 0.0)))
-    emulator = Emulator(push=push)
-
-    async def start() -> None:
-        await push.start("127.0.0.1", 0)
-        await emulator.start()
-
-    async def stop() -> None:
-        await emulator.stop()
-        await push.stop()
-
-    loop.run(start())
-    try:
-        yield loop, emulator
-    finally:
-        loop.run(stop())
-        loop.close()
+    with running_portal() as running:
+        yield running
 
 
 def storage_definitions() -> list[dict[str, Any]]:

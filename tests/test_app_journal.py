@@ -18,12 +18,11 @@ from app_browser import (
     by_test,
     enter_app,
     preinstall,
-    require_browser,
+    running_portal,
     screenshot,
     wait_for,
 )
 from kassa_appliance.testbeds.bitrix24.app import Emulator
-from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
 from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID
 
 JOBS = 120
@@ -57,42 +56,29 @@ def job_values(number: int) -> dict[str, Any]:
     return values
 
 
+async def seed_journal(emulator: Emulator) -> None:
+    """An installed portal holding JOBS stored jobs of two kassas."""
+    await preinstall(emulator)
+    state = emulator.state
+    rotated = state.rotate(state.issue_refresh_token(ADMIN_USER_ID))
+    assert rotated is not None
+    for number in range(1, JOBS + 1):
+        status, body = await emulator.api.handle(
+            "entity.item.add",
+            {
+                "ENTITY": "KASSAJOB",
+                "NAME": f"job-{number:03d}",
+                "PROPERTY_VALUES": job_values(number),
+                "auth": rotated[0],
+            },
+        )
+        assert status == 200, body
+
+
 @pytest.fixture
 def journal_portal() -> Iterator[tuple[BackgroundLoop, Emulator]]:
-    require_browser()
-    loop = BackgroundLoop()
-    push = PushServer(PushSettings(buffer_delay=(0.0, 0.0)))
-    emulator = Emulator(push=push)
-
-    async def start() -> None:
-        await push.start("127.0.0.1", 0)
-        await emulator.start()
-        await preinstall(emulator)
-        state = emulator.state
-        rotated = state.rotate(state.issue_refresh_token(ADMIN_USER_ID))
-        assert rotated is not None
-        for number in range(1, JOBS + 1):
-            status, body = await emulator.api.handle(
-                "entity.item.add",
-                {
-                    "ENTITY": "KASSAJOB",
-                    "NAME": f"job-{number:03d}",
-                    "PROPERTY_VALUES": job_values(number),
-                    "auth": rotated[0],
-                },
-            )
-            assert status == 200, body
-
-    async def stop() -> None:
-        await emulator.stop()
-        await push.stop()
-
-    loop.run(start())
-    try:
-        yield loop, emulator
-    finally:
-        loop.run(stop())
-        loop.close()
+    with running_portal(seed_journal) as running:
+        yield running
 
 
 def label(driver: Any) -> str:

@@ -22,7 +22,7 @@ from app_browser import (
     by_test,
     enter_app,
     preinstall,
-    require_browser,
+    running_portal,
     screenshot,
     set_value,
     wait_for,
@@ -34,7 +34,6 @@ from kassa_appliance.appliance.hooks.snapctl import Snapctl
 from kassa_appliance.bitrix.pairing_code import decode_pairing_code
 from kassa_appliance.bitrix.protocol import DEVICE_ENTITY
 from kassa_appliance.testbeds.bitrix24.app import Emulator
-from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
 from test_hooks import SERVICE, FakeSnapd, data_dir, snapd
 
 __all__ = ["data_dir", "snapd"]  # fixtures of test_hooks
@@ -46,26 +45,8 @@ ONLINE_WAIT = 60.0
 
 @pytest.fixture
 def portal() -> Iterator[tuple[BackgroundLoop, Emulator]]:
-    require_browser()
-    loop = BackgroundLoop()
-    push = PushServer(PushSettings(buffer_delay=(0.0, 0.0)))
-    emulator = Emulator(push=push)
-
-    async def start() -> None:
-        await push.start("127.0.0.1", 0)
-        await emulator.start()
-        await preinstall(emulator)
-
-    async def stop() -> None:
-        await emulator.stop()
-        await push.stop()
-
-    loop.run(start())
-    try:
-        yield loop, emulator
-    finally:
-        loop.run(stop())
-        loop.close()
+    with running_portal(preinstall) as running:
+        yield running
 
 
 @pytest.fixture

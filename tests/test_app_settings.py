@@ -17,16 +17,14 @@ from app_browser import (
     browser,
     by_test,
     enter_app,
-    preinstall,
-    require_browser,
+    running_appliance,
     screenshot,
     set_value,
     wait_for,
 )
 from kassa_appliance.bitrix.central_settings import CONFIG_COMMAND, SETTINGS_ENTITY
-from kassa_appliance.bitrix.protocol import DEVICE_ENTITY
 from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID
-from kassa_appliance.testbeds.demo_stack import ApplianceStack, StackSettings
+from kassa_appliance.testbeds.demo_stack import StackSettings
 
 GOOD_INN = "500100732259"
 BAD_INN = "500100732258"  # the last check digit is wrong
@@ -51,26 +49,11 @@ SALE = {
 
 @pytest.fixture
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BackgroundLoop, Any]]:
-    require_browser()
-    loop = BackgroundLoop()
     settings = StackSettings(
         root=tmp_path_factory.mktemp("stack"), push_buffer_delay=0.0, tape=TAPE.append
     )
-    appliance = ApplianceStack(settings)
-    loop.run(appliance.start(), timeout=60)
-    try:
-        emulator = appliance.emulator
-        loop.run(preinstall(emulator))
-
-        def kassa_seen() -> bool:
-            entity = emulator.state.entities.get(DEVICE_ENTITY)
-            return bool(entity and any(i.name == settings.kassa_id for i in entity.items.values()))
-
-        wait_for(None, lambda: loop.call(kassa_seen), timeout=30, what="first heartbeat")
-        yield loop, appliance
-    finally:
-        loop.run(appliance.stop(), timeout=60)
-        loop.close()
+    with running_appliance(settings) as running:
+        yield running
 
 
 def stored(loop: BackgroundLoop, appliance: Any) -> dict[str, Any]:
