@@ -32,13 +32,8 @@ from kassa_appliance.appliance.config import (
     migrate_config_document,
     write_private_file,
 )
-from kassa_appliance.appliance.hooks.settings import (
-    PAIRING_KEY,
-    SNAP_GROUPS,
-    config_from_snap,
-    pairing_notes,
-    pairing_values,
-)
+from kassa_appliance.appliance.hooks.pairing import PAIRING_KEY, pairing_notes, pairing_values
+from kassa_appliance.appliance.hooks.settings import KEYS_BY_NAME, SNAP_GROUPS, config_from_snap
 from kassa_appliance.appliance.hooks.snap_values import lookup
 from kassa_appliance.appliance.hooks.snapctl import Snapctl
 
@@ -74,7 +69,7 @@ def configure(snapctl: Snapctl, data_dir: Path, *, service: str) -> ConfigureOut
     """
     document = snapctl.get_document(SNAP_GROUPS)
     config = config_from_snap(document)
-    notes = tuple(pairing_notes(document))
+    notes = tuple(pairing_notes(document, KEYS_BY_NAME))
     if notes:  # valid: keep its values as the separate keys, not the code
         snapctl.set(pairing_values(lookup(document, PAIRING_KEY)))
         snapctl.unset([PAIRING_KEY])

@@ -21,11 +21,11 @@ Messages name the key, show the value (never for secrets) and say what is allowe
 
 ``bitrix.pairing`` (the Kassa app's pairing code, :mod:`kassa_appliance.bitrix.pairing_code`)
 stands for ``bitrix.portal``, ``bitrix.client-id``, ``bitrix.client-secret``,
-``bitrix.refresh-token`` and ``kassa.id`` at once: :func:`pairing_values` takes the code
-apart, and each value then goes through its own key's parse function, so the code is held
-to exactly the rules of the separate keys. **The code wins** over those keys (setting it is
+``bitrix.refresh-token`` and ``kassa.id`` at once: :mod:`kassa_appliance.appliance.hooks.pairing`
+takes the code apart, and each value then goes through its own key's parse function, so the
+code is held to exactly the rules of the separate keys. **The code wins** over those keys (setting it is
 re-pairing), and the configure hook writes its values into them and unsets
-``bitrix.pairing`` (:func:`pairing_notes` says what it replaced), so ``snap get`` shows what
+``bitrix.pairing`` (``pairing_notes`` says what it replaced), so ``snap get`` shows what
 runs and a later ``snap set`` of one key works as usual. Its messages name the code and the
 part of it that is wrong, never a secret::
 
@@ -37,26 +37,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from kassa_appliance.appliance import config as cfg
 from kassa_appliance.appliance.config_errors import describe_validation_error
+from kassa_appliance.appliance.hooks.pairing import PAIRING_KEY, expand_pairing, parse_pairing
 from kassa_appliance.appliance.hooks.snap_values import (
     BadValue,
-    Parser,
+    SnapKey,
     _checked,
     _choice,
     _is_unset,
     _number,
     _secret,
     _text,
-    lookup,
     show_value,
 )
-from kassa_appliance.bitrix.pairing_code import PairingCodeError, decode_pairing_code
 from kassa_appliance.bitrix.settings import check_rest_burst, check_rest_rate
 from kassa_appliance.inputs import shorten
 
@@ -69,24 +67,6 @@ class InvalidSettings(Exception):
     def __init__(self, messages: list[str]) -> None:
         super().__init__("\n".join(messages))
         self.messages = messages
-
-
-@dataclass(frozen=True)
-class SnapKey:
-    name: str
-    """The ``snap set`` key, e.g. ``register.usb-path``."""
-    parse: Parser
-    help: str
-    secret: bool = False
-
-    @property
-    def group(self) -> str:
-        return self.name.split(".", 1)[0]
-
-    @property
-    def field(self) -> str:
-        """The model field: dashes become underscores."""
-        return self.name.split(".", 1)[1].replace("-", "_")
 
 
 # -- one parse function per key ------------------------------------------------------------
@@ -177,43 +157,6 @@ def parse_bool(raw: object) -> object:
     raise BadValue("is not allowed; expected true or false")
 
 
-PAIRING_KEY = "bitrix.pairing"
-PAIRING_FIELDS: Mapping[str, str] = {
-    "portal": "bitrix.portal",
-    "client_id": "bitrix.client-id",
-    "client_secret": "bitrix.client-secret",
-    "refresh_token": "bitrix.refresh-token",
-    "kassa": "kassa.id",
-}
-"""A field of the pairing code → the ``snap set`` key whose rules it follows."""
-
-
-def pairing_values(raw: object) -> dict[str, str]:
-    """``bitrix.pairing`` → the raw values of the keys it stands for (not yet parsed);
-    ``bitrix.refresh-token`` as ``<main>,<spare>`` when the code has a spare."""
-    if not isinstance(raw, str):
-        raise BadValue("is not allowed; expected the code the Kassa app's Pairing page shows")
-    try:
-        code = decode_pairing_code(raw)
-    except PairingCodeError as error:
-        raise BadValue(str(error)) from None
-    tokens = code.refresh_token
-    if code.spare_refresh_token is not None:
-        tokens = f"{tokens},{code.spare_refresh_token}"
-    return {
-        "bitrix.portal": code.portal,
-        "bitrix.client-id": code.client_id,
-        "bitrix.client-secret": code.client_secret,
-        "bitrix.refresh-token": tokens,
-        "kassa.id": code.kassa,
-    }
-
-
-def parse_pairing(raw: object) -> object:
-    """The code as a whole (its values are parsed by their own keys: config_from_snap)."""
-    return pairing_values(raw)
-
-
 parse_kassa_id = _checked(cfg.check_kassa_id)
 parse_driver = _choice(cfg.RegisterConfig, "driver")
 parse_usb_path = _checked(cfg.check_usb_path)
@@ -281,87 +224,10 @@ def _keys_in(group: str) -> str:
     return ", ".join(key.name for key in SNAP_KEYS if key.group == group)
 
 
-def _set_in(document: dict[str, Any], name: str, value: object) -> None:
-    group, sub = name.split(".", 1)
-    values = document.get(group)
-    document[group] = {**(values if isinstance(values, dict) else {}), sub: value}
-
-
-def _pairing_field_problem(field: str, value: str) -> str | None:
-    """The reason one value of the code breaks the rules of its key, else None."""
-    name = PAIRING_FIELDS.get(field, "bitrix.refresh-token")
-    key = KEYS_BY_NAME[name]
-    try:
-        if name == "bitrix.refresh-token":
-            _secret(value)  # one token each; the pair is checked below
-        else:
-            key.parse(value)
-    except BadValue as error:
-        shown = "" if field in SECRET_PAIRING_FIELDS else f" {show_value(value)}"
-        return f"{PAIRING_KEY}: the code's {field}{shown} {error}"
-    return None
-
-
-SECRET_PAIRING_FIELDS = frozenset({"client_secret", "refresh_token", "spare_refresh_token"})
-
-
-def expand_pairing(document: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """``document`` with a set ``bitrix.pairing`` replaced by the keys it stands for (the
-    code wins over them), and the problems of the code, one line each."""
-    expanded = {group: dict(v) if isinstance(v, dict) else v for group, v in document.items()}
-    raw = lookup(document, PAIRING_KEY)
-    if _is_unset(raw):
-        return expanded, []
-    bitrix = expanded.get("bitrix")
-    if isinstance(bitrix, dict):
-        bitrix.pop("pairing", None)
-    try:
-        values = pairing_values(raw)
-    except BadValue as error:
-        return expanded, [f"{PAIRING_KEY}: the code {error}"]
-    main, _, spare = values["bitrix.refresh-token"].partition(",")
-    fields = {field: values[name] for field, name in PAIRING_FIELDS.items()}
-    fields["refresh_token"] = main
-    if spare:
-        fields["spare_refresh_token"] = spare
-    problems = [
-        problem
-        for field, value in fields.items()
-        if (problem := _pairing_field_problem(field, value)) is not None
-    ]
-    if spare and spare == main:
-        problems.append(
-            f"{PAIRING_KEY}: the code's spare_refresh_token equals its refresh_token; "
-            "expected a second, independent token (pair again)"
-        )
-    if not problems:
-        for name, value in values.items():
-            _set_in(expanded, name, value)
-    return expanded, problems
-
-
-def pairing_notes(document: Mapping[str, Any]) -> list[str]:
-    """What a valid ``bitrix.pairing`` in ``document`` replaces, for the hook's output
-    (values only for keys that are not secret)."""
-    raw = lookup(document, PAIRING_KEY)
-    if _is_unset(raw):
-        return []
-    values = pairing_values(raw)
-    replaced: list[str] = []
-    for name, value in values.items():
-        before = lookup(document, name)
-        if _is_unset(before) or before == value:
-            continue
-        key = KEYS_BY_NAME[name]
-        replaced.append(name if key.secret else f"{name} (was {show_value(before)})")
-    note = f"{PAIRING_KEY}: applied to {', '.join(values)}; the code is not kept"
-    return [note + (f"; replaced {', '.join(replaced)}" if replaced else "")]
-
-
 def config_from_snap(document: Mapping[str, Any]) -> cfg.Config:
     """Validate ``snapctl get -d <groups>`` output and build the daemon's Config."""
     order = {key.name: index for index, key in enumerate(SNAP_KEYS)}
-    document, pairing_problems = expand_pairing(document)
+    document, pairing_problems = expand_pairing(document, KEYS_BY_NAME)
     messages: list[tuple[int, str]] = [(order[PAIRING_KEY], text) for text in pairing_problems]
     sections: dict[str, dict[str, object]] = {}
     for group, values in document.items():

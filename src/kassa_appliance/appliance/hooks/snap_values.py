@@ -1,7 +1,7 @@
-"""Turning raw ``snap set`` values into typed ones: the coercion helpers every key's parse
-function in :mod:`kassa_appliance.appliance.hooks.settings` is built from, :class:`BadValue`
-(a parse function's complaint), how a rejected value is shown, and reading dotted keys of a
-``snapctl get -d`` document.
+"""Turning raw ``snap set`` values into typed ones: the :class:`SnapKey` descriptor, the
+coercion helpers every key's parse function in :mod:`kassa_appliance.appliance.hooks.settings`
+is built from, :class:`BadValue` (a parse function's complaint), how a rejected value is
+shown, and reading dotted keys of a ``snapctl get -d`` document.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 import re
 import typing
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -25,6 +26,24 @@ class BadValue(ValueError):
 
 
 Parser = Callable[[object], object]
+
+
+@dataclass(frozen=True)
+class SnapKey:
+    name: str
+    """The ``snap set`` key, e.g. ``register.usb-path``."""
+    parse: Parser
+    help: str
+    secret: bool = False
+
+    @property
+    def group(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def field(self) -> str:
+        """The model field: dashes become underscores."""
+        return self.name.split(".", 1)[1].replace("-", "_")
 
 
 # -- coercion helpers ----------------------------------------------------------------------
