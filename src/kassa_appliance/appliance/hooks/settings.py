@@ -23,8 +23,8 @@ Messages name the key, show the value (never for secrets) and say what is allowe
 stands for ``bitrix.portal``, ``bitrix.client-id``, ``bitrix.client-secret``,
 ``bitrix.refresh-token`` and ``kassa.id`` at once: :mod:`kassa_appliance.appliance.hooks.pairing`
 takes the code apart, and each value then goes through its own key's parse function, so the
-code is held to exactly the rules of the separate keys. **The code wins** over those keys (setting it is
-re-pairing), and the configure hook writes its values into them and unsets
+code is held to exactly the rules of the separate keys. **The code wins** over those keys
+(setting it is re-pairing), and the configure hook writes its values into them and unsets
 ``bitrix.pairing`` (``pairing_notes`` says what it replaced), so ``snap get`` shows what
 runs and a later ``snap set`` of one key works as usual. Its messages name the code and the
 part of it that is wrong, never a secret::
