@@ -36,6 +36,11 @@ from kassa_appliance.bitrix.settings import (
     check_user_ids,
     check_webhook_url,
 )
+from kassa_appliance.channels.automation.settings import AutomationConfig
+from kassa_appliance.channels.b24bot.settings import B24BotConfig
+from kassa_appliance.channels.lan.settings import LanConfig
+from kassa_appliance.channels.maxbot.settings import MaxBotConfig
+from kassa_appliance.channels.relay.settings import RelayConfig
 from kassa_appliance.files import write_private_file
 from kassa_appliance.inputs import shorten
 from kassa_appliance.registers.settings import RegisterConfig, check_lib_path, check_usb_path
@@ -164,6 +169,11 @@ with warnings.catch_warnings():
         company: CompanyConfig = Field(default_factory=CompanyConfig)
         shift: ShiftConfig = Field(default_factory=ShiftConfig)
         log: LogConfig = Field(default_factory=LogConfig)
+        b24bot: B24BotConfig = Field(default_factory=B24BotConfig)
+        maxbot: MaxBotConfig = Field(default_factory=MaxBotConfig)
+        automation: AutomationConfig = Field(default_factory=AutomationConfig)
+        lan: LanConfig = Field(default_factory=LanConfig)
+        relay: RelayConfig = Field(default_factory=RelayConfig)
 
         @field_validator("schema_version")
         @classmethod

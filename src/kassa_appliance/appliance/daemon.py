@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import IO
 
 from kassa_appliance.appliance.central_config import central_applier
+from kassa_appliance.appliance.channel_context import ChannelContext
+from kassa_appliance.appliance.channels import running_channels
 from kassa_appliance.appliance.config import Config
 from kassa_appliance.appliance.engine_lock import (
     CLI_HOLDER,
@@ -213,8 +215,12 @@ async def run_daemon(config: Config, data_dir: Path) -> int:
                 ):
                     if link is not None:
                         status_file.add_section("link", link.health.snapshot)
-                    log.info("kassa-appliance running: %s", engine.status().summary())
-                    await stop.wait()
+                    channels = ChannelContext(
+                        config, data_dir, engine, link, status_file.add_section
+                    )
+                    async with running_channels(channels):
+                        log.info("kassa-appliance running: %s", engine.status().summary())
+                        await stop.wait()
                     service.reporter.stopping()  # STOPPING=1
                     log.info("stopping: finishing the job in flight")
                     # The engine stops first, so the Bitrix24 link can still write back the

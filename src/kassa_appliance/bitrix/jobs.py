@@ -173,6 +173,11 @@ class JobLink:
         self._tasks: list[asyncio.Task[None]] = []
         engine.on_change(self._on_engine_change)
 
+    @property
+    def rest(self) -> RestClient:
+        """The link's REST client: the one budget every REST caller of this portal shares."""
+        return self._rest
+
     def set_allowed_users(self, users: frozenset[int]) -> None:
         """Who may create jobs from now on (central settings; empty: anyone)."""
         self._intake._allowed = frozenset(users)

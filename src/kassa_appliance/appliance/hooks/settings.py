@@ -43,6 +43,13 @@ from pydantic import ValidationError
 
 from kassa_appliance.appliance import config as cfg
 from kassa_appliance.appliance.config_errors import describe_validation_error
+from kassa_appliance.appliance.hooks import (
+    keys_automation,
+    keys_b24bot,
+    keys_lan,
+    keys_maxbot,
+    keys_relay,
+)
 from kassa_appliance.appliance.hooks.pairing import PAIRING_KEY, expand_pairing, parse_pairing
 from kassa_appliance.appliance.hooks.snap_values import (
     BadValue,
@@ -195,6 +202,11 @@ SNAP_KEYS: tuple[SnapKey, ...] = (
     SnapKey("shift.auto-open", parse_bool, "open a shift when needed"),
     SnapKey("shift.auto-close", parse_bool, "close an expired (24 h) shift automatically"),
     SnapKey("log.level", parse_log_level, "debug | info | warning | error"),
+    *keys_b24bot.KEYS,
+    *keys_maxbot.KEYS,
+    *keys_automation.KEYS,
+    *keys_lan.KEYS,
+    *keys_relay.KEYS,
 )
 KEYS_BY_NAME: Mapping[str, SnapKey] = {key.name: key for key in SNAP_KEYS}
 SNAP_GROUPS: tuple[str, ...] = tuple(dict.fromkeys(key.group for key in SNAP_KEYS))

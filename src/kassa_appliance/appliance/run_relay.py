@@ -1,0 +1,14 @@
+"""Runs the cloud relay connection (NATS JetStream) inside the daemon, when configured."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from kassa_appliance.appliance.channel_context import ChannelContext
+
+
+@contextlib.asynccontextmanager
+async def run_relay(context: ChannelContext) -> AsyncIterator[None]:
+    """Nothing runs unless ``relay.enabled``."""
+    yield

@@ -1,0 +1,1 @@
+"""The LAN API: Atol Web Requests and KKMServer compatible HTTP on the same exactly-once queue."""

@@ -1,0 +1,1 @@
+"""The MAX messenger bot: MAX Bot API long polling, keyboards, image upload, reply sender."""

@@ -1,0 +1,13 @@
+"""The ``maxbot`` section of the configuration: the MAX bot this appliance hosts.
+
+Off by default. The rules here run on every load of ``config.json`` and on every
+``snap set`` (the keys are in :mod:`kassa_appliance.appliance.hooks.keys_maxbot`).
+"""
+
+from __future__ import annotations
+
+from kassa_appliance.setting_checks import SettingsSection
+
+
+class MaxBotConfig(SettingsSection):
+    enabled: bool = False

@@ -1,0 +1,1 @@
+"""A MAX Bot API emulator (aiohttp), faithful to the official OpenAPI schema."""
