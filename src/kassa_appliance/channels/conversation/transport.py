@@ -11,7 +11,7 @@ message's id instead of sending again (and a reply sender can look for it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,4 +62,10 @@ class ChatTransport(Protocol):
 
     async def answer_action(self, incoming: Incoming, notice: str | None = None) -> None:
         """Acknowledge a button press (MAX ``POST /answers``); a no-op where not needed."""
+        ...
+
+    def reply_target(self, chat_id: str) -> dict[str, Any]:
+        """The reply target of this chat for a job's REPLY (contracts.md): ``{"kind":
+        "b24chat", "bot_id": …, "dialog_id": chat_id}`` or ``{"kind": "maxchat", "chat_id":
+        chat_id}``; the delivery worker hands it to this messenger's sender."""
         ...
