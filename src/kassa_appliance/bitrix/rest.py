@@ -8,8 +8,10 @@ results or typed :mod:`~kassa_appliance.bitrix.errors`:
   and repeat the call;
 * 503 ``QUERY_LIMIT_EXCEEDED`` and 429: back off with jitter and retry;
 * 5xx, timeouts, dropped connections: back off and retry, a bounded number of times —
-  so calls must be safe to repeat (updates are; an ``add`` repeated after a lost answer
-  may create a second item, which callers dedupe by NAME);
+  so calls must be safe to repeat (updates are). An ``add`` repeated after a lost answer
+  could create a second item: such a caller passes ``find_earlier``, which is asked before
+  every repeat whether the first try took effect (e.g. an item with this NAME exists) and
+  whose answer, when not None, is returned as the call's result;
 * any other 4xx: fail at once with Bitrix's message.
 
 With a :class:`~kassa_appliance.bitrix.budget.RestBudget` every HTTP request (each try,
@@ -127,9 +129,12 @@ class RestClient:
         params: Mapping[str, Any] | None = None,
         *,
         priority: Priority = Priority.JOB,
+        find_earlier: Callable[[], Awaitable[Any | None]] | None = None,
     ) -> Any:
         """Call ``method`` and return its ``result``."""
-        return (await self.call(method, params, priority=priority)).result
+        return (
+            await self.call(method, params, priority=priority, find_earlier=find_earlier)
+        ).result
 
     async def call(
         self,
@@ -137,7 +142,9 @@ class RestClient:
         params: Mapping[str, Any] | None = None,
         *,
         priority: Priority = Priority.JOB,
+        find_earlier: Callable[[], Awaitable[Any | None]] | None = None,
     ) -> RestResponse:
+        """``find_earlier``: see the module docstring (repeats after a lost answer)."""
         if not _METHOD_NAME.match(method):
             raise InvalidArgument("ERROR_METHOD_NAME", f"not a REST method name: {method!r}")
         body = dict(params or {})
@@ -166,6 +173,9 @@ class RestClient:
                     "%s: %s, retry %d in %.2fs", method, type(exc).__name__, failures, delay
                 )
                 await self._sleep(delay)
+                earlier = await find_earlier() if find_earlier is not None else None
+                if earlier is not None:
+                    return RestResponse(result=earlier, next=None, total=None)
                 continue
             status = response.status_code
             try:
@@ -212,6 +222,9 @@ class RestClient:
                 delay = self._retry.delay(failures)
                 log.warning("%s: HTTP %d %s, retry in %.2fs", method, status, error.code, delay)
                 await self._sleep(delay)
+                earlier = await find_earlier() if find_earlier is not None else None
+                if earlier is not None:
+                    return RestResponse(result=earlier, next=None, total=None)
                 continue
             raise error
 

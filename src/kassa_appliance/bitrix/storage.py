@@ -69,7 +69,14 @@ async def publish_job(
     ring: bool = True,
 ) -> int:
     """What a producer (the Bitrix24 app, a bot, ``kassa-appliance send-job``) does: store a
-    KASSAJOB item (STATE=new), then ring the doorbell. Returns the item id."""
+    KASSAJOB item (STATE=new), then ring the doorbell. Returns the item id.
+
+    An add repeated after a lost answer first looks for the item by NAME, so one job is
+    one item (the journal would print it once anyway, but the outbox shows every item)."""
+
+    async def find_earlier() -> int | None:
+        return await find_job_item(rest, job_id)
+
     item_id = await rest.result(
         "entity.item.add",
         {
@@ -83,6 +90,7 @@ async def publish_job(
                 "REPLY": "" if reply is None else dumps(reply),
             },
         },
+        find_earlier=find_earlier,
     )
     if ring:
         await rest.result(
@@ -90,3 +98,16 @@ async def publish_job(
             {"COMMAND": "kassa.job", "PARAMS": {"job": job_id, "kassa": kassa}},
         )
     return int(item_id)
+
+
+async def find_job_item(rest: RestClient, job_id: str) -> int | None:
+    """The id of the KASSAJOB item named ``job_id``, or None."""
+    items = await rest.result(
+        "entity.item.get", {"ENTITY": JOB_ENTITY, "FILTER": {"NAME": job_id}, "SELECT": ["ID"]}
+    )
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        try:
+            return int(items[0]["ID"])
+        except (KeyError, TypeError, ValueError):
+            return None
+    return None
