@@ -1,7 +1,83 @@
-"""``snap set`` keys of the ``lan`` group (the LAN API)."""
+"""``snap set`` keys of the ``lan`` group (the LAN API: Atol Web Requests / KKMServer).
+
+``lan.trusted-clients`` and ``lan.cors-origins`` take comma-separated text
+(``192.168.1.20,192.168.1.0/24``) or a JSON list. ``lan.password`` is a secret: never
+shown in a message.
+"""
 
 from __future__ import annotations
 
-from kassa_appliance.appliance.hooks.snap_values import SnapKey
+from collections.abc import Callable
 
-KEYS: tuple[SnapKey, ...] = ()
+from kassa_appliance.appliance.hooks.snap_values import BadValue, SnapKey, _checked, _number
+from kassa_appliance.channels.lan.settings import (
+    check_bind,
+    check_file_path,
+    check_optional_port,
+    check_origins,
+    check_password,
+    check_port,
+    check_trusted_clients,
+    check_username,
+)
+
+
+def parse_enabled(raw: object) -> object:
+    if isinstance(raw, bool):
+        return raw
+    if raw in ("true", "false"):
+        return raw == "true"
+    raise BadValue("is not allowed; expected true or false")
+
+
+def parse_password(raw: object) -> object:
+    if not isinstance(raw, str):
+        raise BadValue("is not allowed; expected text")
+    try:
+        return check_password(raw)
+    except ValueError as error:
+        raise BadValue(str(error)) from None
+
+
+def _list_of(
+    check: Callable[[tuple[str, ...]], tuple[str, ...]], example: str
+) -> Callable[[object], object]:
+    def parse(raw: object) -> object:
+        if isinstance(raw, str):
+            items = [part.strip() for part in raw.split(",") if part.strip()]
+        elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+            items = list(raw)
+        else:
+            raise BadValue(f"is not allowed; expected comma-separated values, e.g. {example}")
+        try:
+            return list(check(tuple(items)))
+        except ValueError as error:
+            raise BadValue(str(error)) from None
+
+    return parse
+
+
+KEYS: tuple[SnapKey, ...] = (
+    SnapKey("lan.enabled", parse_enabled, "serve the LAN API (Web Requests / KKMServer)"),
+    SnapKey("lan.port", _number(check_port, whole=True), "LAN API port (Atol's is 16732)"),
+    SnapKey(
+        "lan.kkm-port",
+        _number(check_optional_port, whole=True),
+        "a second port for the same API, e.g. KKMServer's 5893 (0: none)",
+    ),
+    SnapKey("lan.bind", _checked(check_bind), "address to listen on (0.0.0.0: every interface)"),
+    SnapKey("lan.username", _checked(check_username), "HTTP Basic user name of LAN clients"),
+    SnapKey("lan.password", parse_password, "HTTP Basic password of LAN clients", True),
+    SnapKey(
+        "lan.trusted-clients",
+        _list_of(check_trusted_clients, "192.168.1.20,192.168.1.0/24"),
+        "addresses allowed WITHOUT credentials (1C server, web shop)",
+    ),
+    SnapKey("lan.tls-cert", _checked(check_file_path), "TLS certificate (PEM) for https"),
+    SnapKey("lan.tls-key", _checked(check_file_path), "TLS private key (PEM) for https"),
+    SnapKey(
+        "lan.cors-origins",
+        _list_of(check_origins, "https://shop.example.ru"),
+        "web pages allowed to call the API from a browser (* for any)",
+    ),
+)
