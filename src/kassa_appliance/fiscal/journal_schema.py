@@ -32,7 +32,7 @@ __all__ = [
 
 JsonDict = dict[str, Any]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class JobState(StrEnum):
@@ -160,6 +160,38 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_pending ON jobs(seq)
         WHERE state IN ('received', 'fiscalizing', 'blocked');
     CREATE INDEX jobs_unreported ON jobs(seq) WHERE needs_report=1 AND reported_at IS NULL;
+    """,
+    # 1 → 2: the ledger of reply deliveries (fiscal/journal_deliveries.py): one row per
+    # (job, reply target), and the scan cursor over final local jobs — set past the jobs
+    # already stored, so an upgrade never sends replies for jobs finished long ago.
+    """
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        job_id TEXT NOT NULL,
+        target_index INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        kassa TEXT,
+        expected INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_error TEXT,
+        outcome TEXT,
+        sent_ref TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        sent_at REAL
+    );
+    CREATE INDEX deliveries_job ON deliveries(job_id);
+    CREATE INDEX deliveries_state ON deliveries(state, next_attempt_at);
+    CREATE INDEX deliveries_failed ON deliveries(updated_at) WHERE state='failed';
+    CREATE TABLE delivery_cursor (
+        name TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    );
+    INSERT INTO delivery_cursor (name, seq) SELECT 'local-jobs', COALESCE(MAX(seq), 0) FROM jobs;
     """,
 )
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``."""
