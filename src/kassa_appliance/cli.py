@@ -105,6 +105,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "kassa_appliance.registers.simulator_cli",
     "kassa_appliance.testbeds.bitrix24.cli",
     "kassa_appliance.testbeds.webrequests.cli",
+    "kassa_appliance.testbeds.maxapi.cli",
 )
 
 
@@ -132,6 +133,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             engine = read_status_file(data_dir)
             if engine is not None and "link" in engine:
                 status["link"] = engine.pop("link")  # the Bitrix24 link's health
+            if engine is not None and "delivery" in engine:
+                status["delivery"] = engine.pop("delivery")  # reply delivery (docs/delivery.md)
             status["engine"] = engine
     if args.json:
         print(json.dumps(status, ensure_ascii=False, indent=2, default=str))
