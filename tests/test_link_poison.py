@@ -146,3 +146,32 @@ async def test_an_item_whose_job_id_is_unusable_is_failed_in_place_and_not_taken
         await asyncio.sleep(0.3)  # several reconciliations
     assert world.journal.get(bad) is None
     assert world.receipts() == 1
+
+
+async def test_a_producer_item_named_like_a_local_job_is_refused_and_the_mirror_is_left(
+    world: World,
+) -> None:
+    """``lan:``/``kkm:``/``relay:`` ids belong to jobs that arrive by other channels; their
+    KASSAJOB items are mirror records written by the appliance. A producer's new item under
+    such a NAME is answered ``failed`` in place (no journal row, so the LAN job of that id is
+    untouched), and a final mirror record under such a NAME is left as it is."""
+    link = world.link(reconcile_interval=0.1)
+    await link.ensure_storage()
+    await store(world, "lan:stolen-uuid", VALID_TASK, "", ring=False)
+    await world.producer.result(
+        "entity.item.add",
+        {
+            "ENTITY": "KASSAJOB",
+            "NAME": "kkm:mirror-1",
+            "PROPERTY_VALUES": {"KASSA": KASSA, "STATE": "done", "TASK": VALID_TASK},
+        },
+    )
+    async with running(link):
+        await wait_until(lambda: props(world.item("lan:stolen-uuid")).get("STATE") == "failed")
+        await asyncio.sleep(0.3)  # several reconciliations
+    error = error_of(world, "lan:stolen-uuid")
+    assert error["code"] == "reserved-job-id"
+    assert "'lan:'" in error["message"] and "reserved" in error["message"]
+    assert world.journal.get("lan:stolen-uuid") is None
+    assert props(world.item("kkm:mirror-1")).get("STATE") == "done"
+    assert world.receipts() == 0

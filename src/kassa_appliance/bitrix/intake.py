@@ -21,7 +21,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kassa_appliance.bitrix.engine_port import EngineAdapter
-from kassa_appliance.bitrix.parsing import ParsedJob, job_id_problem, parse_stored
+from kassa_appliance.bitrix.parsing import (
+    ParsedJob,
+    job_id_problem,
+    parse_stored,
+    reserved_job_id_problem,
+)
 from kassa_appliance.bitrix.protocol import (
     CANCEL_REFUSED_CODE,
     STATE_ACCEPTED,
@@ -99,6 +104,11 @@ class Intake:
         problem = job_id_problem(stored.job_id)
         if problem is not None:
             self._answer_in_place(stored, "invalid-job-id", f"{problem}; nothing was printed")
+            return False
+        reserved = reserved_job_id_problem(stored.job_id)
+        if reserved is not None:  # a mirror record written here, or a producer's mistake
+            if stored.state in (STATE_NEW, STATE_ACCEPTED):
+                self._answer_in_place(stored, "reserved-job-id", f"{reserved}; nothing was printed")
             return False
         self.item_ids[stored.job_id] = stored.item_id
         known = self._engine.get(stored.job_id)

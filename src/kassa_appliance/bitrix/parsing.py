@@ -47,6 +47,25 @@ def json_kind(value: Any) -> str:
     return "a number"
 
 
+LOCAL_JOB_PREFIXES = ("lan:", "kkm:", "relay:")
+"""Job ids of jobs that arrive here other than through the Bitrix24 outbox (the LAN API's
+``lan:``/``kkm:``, the relay's ``relay:``). Their KASSAJOB items are mirror records the
+appliance writes itself; a producer's new item under such a NAME is refused, so it can never
+take over (or be taken for) a local job."""
+
+
+def reserved_job_id_problem(job_id: str) -> str | None:
+    """Why a producer may not use ``job_id`` for a new KASSAJOB item, or None."""
+    for prefix in LOCAL_JOB_PREFIXES:
+        if job_id.startswith(prefix):
+            return (
+                f"NAME (the job id) {shorten(job_id, 60)} starts with {prefix!r}, which is "
+                f"reserved for jobs that arrive by other channels (LAN API, relay); "
+                "expected another job id"
+            )
+    return None
+
+
 def job_id_problem(job_id: str) -> str | None:
     """Why an item's NAME cannot be a job id (for the journal, the CLI, the logs), or None."""
     what = "NAME (the job id)"
