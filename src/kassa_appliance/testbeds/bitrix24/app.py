@@ -36,7 +36,6 @@ from kassa_appliance.bitrix.auth import OAuthCredentials
 from kassa_appliance.bitrix.phpquery import parse_query
 from kassa_appliance.testbeds.bitrix24.faults import Faults
 from kassa_appliance.testbeds.bitrix24.frame_protocol import FrameHost
-from kassa_appliance.testbeds.bitrix24.http import MAX_BODY_BYTES, HttpServer, Request, Response
 from kassa_appliance.testbeds.bitrix24.limits import (
     QUERY_LIMIT_BODY,
     QUERY_LIMIT_STATUS,
@@ -54,9 +53,15 @@ from kassa_appliance.testbeds.bitrix24.portal_page import (
     with_cors,
 )
 from kassa_appliance.testbeds.bitrix24.rest import PushBackend, RestApi
+from kassa_appliance.testbeds.bitrix24.rest_cashbox import CashboxPortal, cashbox_handlers
+from kassa_appliance.testbeds.bitrix24.rest_crm import crm_handlers
+from kassa_appliance.testbeds.bitrix24.rest_crm_state import CrmPortal
+from kassa_appliance.testbeds.bitrix24.rest_events import OfflineEvents, event_handlers
 from kassa_appliance.testbeds.bitrix24.rest_im import NotificationLog, im_handlers
+from kassa_appliance.testbeds.bitrix24.rest_imbot import imbot_handlers
 from kassa_appliance.testbeds.bitrix24.rest_portal import PortalExtras, portal_handlers
 from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID, PortalState
+from kassa_appliance.testbeds.bitrix24.web import MAX_BODY_BYTES, Request, Response, WebServer
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +103,16 @@ class Emulator:
         self.api.add_methods(portal_handlers(self.portal_extras))
         self.notifications = NotificationLog()
         self.api.add_methods(im_handlers(self.state, self.notifications))
+        self.events = OfflineEvents()  # offline event queue (rest_events)
+        self.crm = CrmPortal(self.events)  # deals, rows, timeline, payments (rest_crm*)
+        self.api.add_methods(event_handlers(self.events))
+        self.api.add_methods(crm_handlers(self.crm))
+        self.api.add_methods(imbot_handlers(self.state))
+        self.cashbox = CashboxPortal()  # REST cashbox + catalog VAT (rest_cashbox)
+        self.api.add_methods(cashbox_handlers(self.cashbox))
         self.frames = FrameHost(state)
         self.portal_page = PortalPage(self.frames, AppFiles(app_dist or default_app_dist()))
-        self._http = HttpServer(self._handle, max_body_bytes=max_body_bytes)
+        self._http = WebServer(self._handle, max_body_bytes=max_body_bytes)
         self._saver: asyncio.Task[None] | None = None
         self.port = 0
 

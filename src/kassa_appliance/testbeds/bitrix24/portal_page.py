@@ -25,8 +25,8 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from kassa_appliance.testbeds.bitrix24.frame_protocol import FrameError, FrameHost
-from kassa_appliance.testbeds.bitrix24.http import Request, Response
 from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID
+from kassa_appliance.testbeds.bitrix24.web import Request, Response
 
 APP_DIST_ENV = "KASSA_APP_DIST"
 BUILD_HINT = "build it with `make app` (cd app && npm ci && npm run build)"

@@ -1,7 +1,7 @@
 """The push server's trusted publish endpoint (ps2 ``routes.pub``), on its own port.
 
 The real server runs separate *pub* processes (port 901x) and *sub* processes (801x); a
-WebSocket library's HTTP parser only takes GET, so this tiny HTTP/1.1 server carries:
+WebSocket library's HTTP parser only takes GET, so this endpoint is its own aiohttp server:
 
 * ``POST <pub>?CHANNEL_ID=<id>[/<id>…]`` — the raw body is the message; header
   ``Message-Expiry: <s>`` (0/absent: broadcast only, never replayed). 200 empty, 400 on a
@@ -13,20 +13,18 @@ No signature is checked here (ps2 ``skipSign``); bare, ``priv:pub`` and signed i
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qs, urlsplit
+
+from aiohttp import web
+
+from kassa_appliance.testbeds.bitrix24.web import SHUTDOWN_SECONDS, BodyTooLarge, read_limited
 
 log = logging.getLogger(__name__)
 
 PublishHandler = Callable[[list[str], str, int], Awaitable[None]]
 StatsHandler = Callable[[list[str]], list[dict[str, object]]]
-
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
-_REASONS |= {413: "Payload Too Large", 500: "Internal Server Error"}
 
 
 class PublishHttpServer:
@@ -42,64 +40,49 @@ class PublishHttpServer:
         self._on_publish = on_publish
         self._on_stats = on_stats
         self._max_payload = max_payload
-        self._server: asyncio.Server | None = None
+        self._runner: web.ServerRunner | None = None
 
     async def start(self, host: str, port: int) -> int:
-        self._server = await asyncio.start_server(self._serve, host, port)
-        port_used: int = self._server.sockets[0].getsockname()[1]
-        return port_used
+        runner = web.ServerRunner(
+            web.Server(self._serve, access_log=None), shutdown_timeout=SHUTDOWN_SECONDS
+        )
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        self._runner = runner
+        return int(runner.addresses[0][1])
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-            self._server = None
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            status, body = await self._answer(reader)
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
-            status, body = 400, f"bad request: {exc}\n".encode()
-        head = (
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-            f"Content-Length: {len(body)}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
-        )
-        with contextlib.suppress(ConnectionError):
-            writer.write(head.encode() + body)
-            await writer.drain()
-        writer.close()
+    async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
+        status, body = await self._answer(request)
+        response = web.Response(status=status, body=body, content_type="text/plain")
+        response.force_close()
+        return response
 
-    async def _answer(self, reader: asyncio.StreamReader) -> tuple[int, bytes]:
-        request_line = (await reader.readline()).decode("latin-1").strip()
-        parts = request_line.split(" ")
-        if len(parts) != 3:
-            return 400, b"malformed request line\n"
-        method, target, _version = parts
-        headers: dict[str, str] = {}
-        while True:
-            line = (await reader.readline()).decode("latin-1")
-            if line in ("\r\n", "\n", ""):
-                break
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0") or "0")
-        if length > self._max_payload:
+    async def _answer(self, request: web.BaseRequest) -> tuple[int, bytes]:
+        if (request.content_length or 0) > self._max_payload:
             return 413, b"payload too large\n"
-        payload = await reader.readexactly(length) if length else b""
-        url = urlsplit(target)
-        if url.path != self._route:
+        try:
+            payload, _size = await read_limited(request.content, self._max_payload)
+        except BodyTooLarge:
+            payload = None
+        if payload is None:
+            return 413, b"payload too large\n"
+        if request.rel_url.path != self._route:
             return 404, b"not found\n"
-        channel_list = parse_qs(url.query).get("CHANNEL_ID", [""])[0]
+        channel_list = request.rel_url.query.get("CHANNEL_ID", "")
         channel_ids = [part for part in channel_list.split("/") if part]
         if not channel_ids:
             return 400, b"CHANNEL_ID is missing\n"
-        if method == "GET":
+        if request.method == "GET":
             return 200, json.dumps({"infos": self._on_stats(channel_ids)}).encode()
-        if method != "POST":
+        if request.method != "POST":
             return 405, b"only GET and POST\n"
-        expiry = int(headers.get("message-expiry", "0") or "0")
         try:
+            expiry = int(request.headers.get("Message-Expiry", "0") or "0")
             await self._on_publish(channel_ids, payload.decode("utf-8"), expiry)
         except ValueError as exc:
             return 400, f"{exc}\n".encode()

@@ -1,6 +1,7 @@
 """Loopback HTTP server speaking Atol's Web Requests API v2 (atol-notes §3.1), backed by a
-register (the simulator by default). Stdlib only: ``ThreadingHTTPServer`` with HTTP/1.1
-keep-alive, one worker thread executing the queue (``requests_queue``).
+register (the simulator by default). aiohttp's low-level server (HTTP/1.1 keep-alive) on its
+own event loop in a background thread, one worker thread executing the queue
+(``requests_queue``); the handlers only take the queue's lock for a moment.
 
 Endpoints: ``POST /api/v2/requests`` (201 / 400 / 409), ``GET|DELETE /api/v2/requests/{uuid}``,
 ``GET /api/v2/getRequestsQueueStatus``, ``GET /api/v2/serverInfo``. Faults: ``faults.py``.
@@ -8,14 +9,16 @@ Endpoints: ``POST /api/v2/requests`` (201 / 400 / 409), ``GET|DELETE /api/v2/req
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import socket
 import threading
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from aiohttp import web
 
 from kassa_appliance.registers.base import FISCAL_TASK_TYPES, JsonDict, Register
 from kassa_appliance.registers.factory import simulator_state_dir
@@ -27,115 +30,97 @@ log = logging.getLogger(__name__)
 
 SERVER_VERSION = "1.0.4.0-kassa-emulator"
 _REQUESTS_PREFIX = "/api/v2/requests/"
+_SHUTDOWN_SECONDS = 1.0
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
+class _Api:
+    """The endpoints, on aiohttp's low-level server (one request → one answer)."""
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("wr-emulator %s: " + format, self.address_string(), *args)
+    def __init__(self, queue: RequestQueue, faults: EmulatorFaults, register: Register) -> None:
+        self.queue = queue
+        self.faults = faults
+        self.register = register
 
-    # -- plumbing ----------------------------------------------------------------------
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        body = await request.read()
+        path = urlsplit(request.raw_path).path.rstrip("/") or "/"
+        if self.faults.active("unreachable"):
+            return _drop(request)
+        if request.method == "GET":
+            return self._get(path)
+        if request.method == "DELETE":
+            return self._delete(path)
+        if request.method == "POST":
+            return self._post(request, path, body)
+        return _error(501, 501, f"unsupported method {request.method}")
 
-    def _send(self, status: int, body: JsonDict | None = None) -> None:
-        payload = json.dumps(body if body is not None else {}, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _error(self, status: int, code: int, description: str) -> None:
-        self._send(status, {"error": {"code": code, "description": description}})
-
-    def _drop(self) -> None:
-        """Close the connection without an answer (the client sees a broken connection)."""
-        self.close_connection = True
-
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _path(self) -> str:
-        return urlsplit(self.path).path.rstrip("/") or "/"
-
-    def _unreachable(self) -> bool:
-        if self.server.faults.active("unreachable"):
-            self._read_body()
-            self._drop()
-            return True
-        return False
-
-    # -- verbs -------------------------------------------------------------------------
-
-    def do_GET(self) -> None:
-        if self._unreachable():
-            return
-        path = self._path()
-        queue = self.server.queue
+    def _get(self, path: str) -> web.StreamResponse:
+        queue = self.queue
         if path == "/api/v2/serverInfo":
-            self._send(
+            return _send(
                 200,
                 {
                     "serverVersion": SERVER_VERSION,
-                    "driverVersion": f"{self.server.register.name} (emulated)",
+                    "driverVersion": f"{self.register.name} (emulated)",
                     "os": "linux",
                     "currentDateTime": datetime.now().astimezone().isoformat(timespec="seconds"),
                 },
             )
-        elif path == "/api/v2/getRequestsQueueStatus":
-            self._send(200, queue.status())
-        elif path.startswith(_REQUESTS_PREFIX):
+        if path == "/api/v2/getRequestsQueueStatus":
+            return _send(200, queue.status())
+        if path.startswith(_REQUESTS_PREFIX):
             results = queue.results(unquote(path[len(_REQUESTS_PREFIX) :]))
             if results is None:
-                self._error(404, 404, "Задание не найдено")
-            else:
-                self._send(200, {"results": results})
-        else:
-            self._error(404, 404, f"no such endpoint: GET {path}")
+                return _error(404, 404, "Задание не найдено")
+            return _send(200, {"results": results})
+        return _error(404, 404, f"no such endpoint: GET {path}")
 
-    def do_DELETE(self) -> None:
-        if self._unreachable():
-            return
-        path = self._path()
+    def _delete(self, path: str) -> web.StreamResponse:
         if not path.startswith(_REQUESTS_PREFIX):
-            self._error(404, 404, f"no such endpoint: DELETE {path}")
-            return
-        canceled = self.server.queue.cancel(unquote(path[len(_REQUESTS_PREFIX) :]))
+            return _error(404, 404, f"no such endpoint: DELETE {path}")
+        canceled = self.queue.cancel(unquote(path[len(_REQUESTS_PREFIX) :]))
         if canceled is None:
-            self._error(404, 404, "Задание не найдено")
-        elif canceled:
-            self._send(200, {})
-        else:
-            self._error(409, 409, "Задание уже выполняется или выполнено")
+            return _error(404, 404, "Задание не найдено")
+        if canceled:
+            return _send(200, {})
+        return _error(409, 409, "Задание уже выполняется или выполнено")
 
-    def do_POST(self) -> None:
-        if self._unreachable():
-            return
-        path = self._path()
-        body = self._read_body()
+    def _post(self, request: web.BaseRequest, path: str, body: bytes) -> web.StreamResponse:
         if path != "/api/v2/requests":
-            self._error(404, 404, f"no such endpoint: POST {path}")
-            return
-        faults = self.server.faults
+            return _error(404, 404, f"no such endpoint: POST {path}")
+        faults = self.faults
         if faults.consume("drop_before_post"):
-            self._drop()
-            return
+            return _drop(request)
         try:
             request_uuid, tasks = _parse_submission(body)
         except ValueError as exc:
-            self._error(400, 501, str(exc))
-            return
+            return _error(400, 501, str(exc))
         try:
-            request, flags = self.server.queue.submit(request_uuid, tasks)
+            submitted, flags = self.queue.submit(request_uuid, tasks)
         except DuplicateRequest:
-            self._error(409, 409, f"Задание с uuid {request_uuid} уже существует")
-            return
+            return _error(409, 409, f"Задание с uuid {request_uuid} уже существует")
         if faults.consume("drop_after_post"):
-            self._drop()
-            return
-        self._send(201, {"number": request.number, "uuid": request.uuid, **flags})
+            return _drop(request)
+        return _send(201, {"number": submitted.number, "uuid": submitted.uuid, **flags})
+
+
+def _send(status: int, body: JsonDict) -> web.Response:
+    payload = json.dumps(body, ensure_ascii=False).encode()
+    return web.Response(
+        status=status, body=payload, headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+
+
+def _error(status: int, code: int, description: str) -> web.Response:
+    return _send(status, {"error": {"code": code, "description": description}})
+
+
+def _drop(request: web.BaseRequest) -> web.StreamResponse:
+    """Close the connection without an answer (the client sees a broken connection); the
+    placeholder returned is never written."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response()
 
 
 def _parse_submission(body: bytes) -> tuple[str, list[JsonDict]]:
@@ -160,13 +145,6 @@ def _parse_submission(body: bytes) -> tuple[str, list[JsonDict]]:
     if sum(1 for task in tasks if task["type"] in FISCAL_TASK_TYPES) > 1:
         raise ValueError("Too many fiscal sub-tasks: at most one fiscal task per request")
     return request_uuid, tasks
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    queue: RequestQueue
-    faults: EmulatorFaults
-    register: Register
 
 
 class WebRequestsEmulator:
@@ -198,38 +176,55 @@ class WebRequestsEmulator:
             hold_recovery=lambda: self.faults.active("hold_recovery"),
             recovery_interval=recovery_interval,
         )
-        self._server = _Server((host, port), _Handler)
-        self._server.queue = self.queue
-        self._server.faults = self.faults
-        self._server.register = register
+        # bound now, like the stdlib server did: ``url`` holds before ``start``
+        self._socket = socket.create_server((host, port))
+        self._api = _Api(self.queue, self.faults, register)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.ServerRunner | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._socket.getsockname()[:2]
         return f"http://{host!s}:{port}"
 
     def start(self) -> WebRequestsEmulator:
-        """Serve in a background thread."""
+        """Serve in a background thread (its own event loop)."""
         self.queue.start()
+        loop = self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="wr-emulator-http",
-            daemon=True,
+            target=loop.run_forever, name="wr-emulator-http", daemon=True
         )
         self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
         return self
+
+    async def _serve(self) -> None:
+        runner = web.ServerRunner(
+            web.Server(self._api.handle, access_log=None), shutdown_timeout=_SHUTDOWN_SECONDS
+        )
+        await runner.setup()
+        await web.SockSite(runner, self._socket).start()
+        self._runner = runner
+
+    async def _close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
     def stop(self) -> None:
         """Stop serving, let the worker finish its current task, close the register."""
-        if self._thread is None:
+        if self._thread is None or self._loop is None:
             return
-        self._server.shutdown()
+        loop = self._loop
+        asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
         self._thread.join(timeout=10)
         self._thread = None
+        loop.close()
+        self._loop = None
         self.queue.stop()
-        self._server.server_close()
+        self._socket.close()
         self.register.close()
 
     def __enter__(self) -> WebRequestsEmulator:
