@@ -7,6 +7,7 @@ again when ``config.json`` is loaded).
 
 from __future__ import annotations
 
+from kassa_appliance.appliance.hooks.keys_conversation import conversation_keys
 from kassa_appliance.appliance.hooks.snap_values import BadValue, SnapKey, _checked, _choice
 from kassa_appliance.appliance.hooks.snap_values import _number as number_parser
 from kassa_appliance.channels.b24bot.settings import (
@@ -74,4 +75,5 @@ KEYS: tuple[SnapKey, ...] = (
         parse_cashiers_key,
         "who may print and as which cashier: 17=Name:INN,d5=Name (users, d+department)",
     ),
+    *conversation_keys("b24bot"),
 )
