@@ -19,8 +19,8 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -66,11 +66,15 @@ class StackSettings:
     link_timeout: float = 30.0
     """Seconds the daemon may take to start and link up with the portal."""
     daemon_log_level: str = "info"
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    """More ``config.json`` sections for the daemon, e.g. ``{"b24bot": {"enabled": True}}``."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """More environment for the daemon (``KASSA_DEBUG_HOOKS=1`` …)."""
 
 
 def daemon_config(pairing: dict[str, Any], settings: StackSettings) -> Config:
     """The configuration the daemon runs on: the emulator portal and the simulator."""
-    return Config(
+    config = Config(
         bitrix=BitrixConfig.model_validate(
             {
                 key: pairing[key]
@@ -80,6 +84,9 @@ def daemon_config(pairing: dict[str, Any], settings: StackSettings) -> Config:
         kassa=KassaConfig(id=settings.kassa_id),
         register=RegisterConfig(driver="simulator", print_delay=Decimal(str(settings.print_delay))),
     )
+    if not settings.sections:
+        return config
+    return Config.model_validate({**config.model_dump(), **settings.sections})
 
 
 def read_rss_kib(pid: int) -> int | None:
@@ -142,7 +149,12 @@ class ApplianceStack:
         await self._wait_linked()
 
     async def _start_daemon(self) -> None:
-        env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "PYTHONIOENCODING": "utf-8",
+            "PYTHONUNBUFFERED": "1",
+            **self.settings.env,
+        }
         for variable in ("SNAP", "SNAP_DATA", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
             env.pop(variable, None)  # a plain process, not a snap service
         if self.settings.tape is not None:
@@ -219,6 +231,25 @@ class ApplianceStack:
             await self._tape_reader
             self._tape_reader = None
         return daemon.returncode
+
+    async def kill_daemon(self) -> None:
+        """SIGKILL the daemon (a power cut: nothing is finished or saved) and reap it."""
+        daemon = self.daemon
+        if daemon is not None and daemon.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                daemon.kill()
+            await daemon.wait()
+        if self._tape_reader is not None:
+            await self._tape_reader
+            self._tape_reader = None
+
+    async def restart_daemon(self) -> None:
+        """Start the daemon again after :meth:`stop_daemon` or :meth:`kill_daemon`."""
+        await self.stop_daemon()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        await self._start_daemon()
 
     async def stop(self) -> None:
         """Stop the daemon first (its last write-backs still reach the portal), then the rest."""
