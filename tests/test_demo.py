@@ -28,6 +28,32 @@ def demo_sections(stdout: str) -> dict[str, str]:
     return sections
 
 
+def assert_chat_transcript(stdout: str) -> None:
+    """The chat part of the demo: the conversation as a transcript, the receipt summary
+    and the QR image read back by zbar equal to the register's QR string."""
+    chat = stdout[stdout.index("=== chat: a technician composes a receipt") :]
+    for line in (
+        "  Техник: Замена смесителя 1500",
+        "          Кран 2 х 350",
+        "  Бот:    Черновик чека:",
+        "  Техник: [Пробить]",
+        "  Техник: [Картой или по QR]",
+        "  Техник: 8 916 123-45-67",
+        "  Бот:    Проверьте чек:",
+        "  Бот:    [QR-код, картинка]",
+        "          ✅ Чек пробит на кассе «demo-kassa».",
+    ):
+        assert f"\n{line}" in chat, line
+    assert chat.index("Проверьте чек") < chat.index("[QR-код, картинка]")
+    assert re.search(r"Проверить чек на сайте ФНС: https://kkt-online\.nalog\.ru/\?", chat)
+    done = re.search(r"^<<< chat receipt (chat-b24-[0-9a-f]+): done$", chat, re.MULTILINE)
+    assert done is not None, chat
+    decoded = re.search(r"^    QR decoded: (t=\S+) — the register's QR string$", chat, re.MULTILINE)
+    assert decoded is not None, chat
+    assert "&s=2200.00&" in decoded.group(1)
+    assert "the chat receipt's QR reached the chat — as expected" in stdout
+
+
 @pytest.fixture
 def demo_run(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
     """The full-path demo run to the end with an instant printer; (process, demo dir)."""
@@ -91,11 +117,15 @@ def test_the_demo_runs_the_samples_through_bitrix24_and_the_daemon(
     assert error is not None, malformed
     assert "paymentObject" in malformed and "card" in malformed
     assert "nothing printed twice" in process.stdout
+    assert_chat_transcript(process.stdout)
     assert "daemon exited with status 0" in process.stdout
 
     with Journal(demo_dir / "appliance" / "journal.sqlite3") as journal:
-        jobs = {job.id[:7]: job for job in journal.all_jobs() if job.source == "bitrix"}
+        bitrix_jobs = [job for job in journal.all_jobs() if job.source == "bitrix"]
+    jobs = {job.id[:7]: job for job in bitrix_jobs if job.id.startswith("demo-")}
     assert sorted(jobs) == ["demo-01", "demo-02", "demo-03", "demo-04"]
+    [chat_job] = [job for job in bitrix_jobs if not job.id.startswith("demo-")]
+    assert chat_job.state is JobState.REPORTED and chat_job.qr
     for prefix in ("demo-01", "demo-02", "demo-03"):
         assert jobs[prefix].state is JobState.REPORTED
     assert jobs["demo-04"].state is JobState.FAILED

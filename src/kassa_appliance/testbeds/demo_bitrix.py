@@ -24,6 +24,8 @@ from kassa_appliance.registers.tape import qr_lines
 from kassa_appliance.testbeds.bitrix24.app import Emulator
 from kassa_appliance.testbeds.bitrix24.portal_page import BUILD_HINT
 from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID, CASHIER_USER_ID
+from kassa_appliance.testbeds.demo_chat import ChatTimeout
+from kassa_appliance.testbeds.demo_chat_run import BOT_SECTION, run_chat_demo
 from kassa_appliance.testbeds.demo_stack import ApplianceStack, StackError, StackSettings
 
 WATCH_POLL_SECONDS = 0.1
@@ -198,13 +200,28 @@ def app_url_line(emulator: Emulator) -> str:
     )
 
 
+async def show_chat(stack: ApplianceStack) -> bool:
+    """The chat conversation (demo_chat_run.py); False, with why, if it did not finish."""
+    try:
+        return await run_chat_demo(stack)
+    except ChatTimeout as error:
+        _say(f"<<< the chat did not finish: {error}")
+        return False
+
+
 async def run_full_demo(settings: DemoSettings, samples: list[tuple[str, Any]]) -> int:
     quiet_chatty_loggers()
     tape = TapeCounter()
-    stack_settings = StackSettings(root=settings.root, print_delay=settings.print_delay, tape=tape)
+    stack_settings = StackSettings(
+        root=settings.root,
+        print_delay=settings.print_delay,
+        tape=tape,
+        sections={"b24bot": BOT_SECTION},
+    )
     _say("Kassa Appliance demo: Bitrix24 portal emulator → Push&Pull → appliance daemon")
     outcomes: list[Outcome | None] = []
     quiet = True
+    chat_ok = False
     status: int | None = None
     try:
         async with ApplianceStack(stack_settings) as stack:
@@ -225,6 +242,7 @@ async def run_full_demo(settings: DemoSettings, samples: list[tuple[str, Any]]) 
             first = outcomes[0] if outcomes else None
             if first is not None and first.state == STATE_DONE:
                 quiet = await show_repeat_doorbell(stack, tape, first.job_id)
+            chat_ok = await show_chat(stack)
             _say("\n=== stopping the daemon (SIGTERM)")
             status = await stack.stop_daemon()
             _say(f"  daemon exited with status {status}")
@@ -235,8 +253,10 @@ async def run_full_demo(settings: DemoSettings, samples: list[tuple[str, Any]]) 
     done = sum(o.state == STATE_DONE for o in finished)
     failed = sum(o.state == STATE_FAILED for o in finished)
     all_expected = len(finished) == len(samples) and all(o.expected for o in finished)
+    all_expected = all_expected and chat_ok
     _say(
-        f"\n{len(samples)} job(s): {done} done, {failed} failed"
+        f"\n{len(samples)} job(s): {done} done, {failed} failed; "
+        + ("the chat receipt's QR reached the chat" if chat_ok else "the chat receipt did not")
         + (" — as expected" if all_expected and quiet else " — NOT as expected")
     )
     if settings.keep_state:
