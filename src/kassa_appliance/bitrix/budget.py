@@ -160,6 +160,13 @@ class RestBudget:
             "last_limited_at": counters.last_limited_at,
         }
 
+    def roomy(self) -> bool:
+        """At least half the bucket is there and nobody waits: a request now costs the
+        portal nothing it would miss (the write-back uses this to send a lone outcome at
+        once instead of after its batching spacing)."""
+        self._refill()
+        return not self._queue and self._tokens >= self.burst / 2
+
     # -- machinery -------------------------------------------------------------------------
 
     def _refill(self) -> None:
