@@ -111,9 +111,13 @@ def printed_once(data_dir: Path, job_ids: set[str], refused: set[str] = frozense
         every = [job for job in journal.all_jobs() if job.source == "relay"]
     finally:
         journal.close()
-    assert sorted(job.id for job in every) == sorted(job_ids | refused), "a check lost or doubled"
-    assert {job.id for job in every if job.state is JobState.FAILED} == refused
-    jobs = [job for job in every if job.id not in refused]
+    # the journal scopes relay checks: relay:<check id> (never a Bitrix24 outbox id)
+    assert all(job.id.startswith("relay:") for job in every)
+    checks = {job.id.removeprefix("relay:"): job for job in every}
+    assert len(checks) == len(every)
+    assert sorted(checks) == sorted(job_ids | refused), "a check lost or doubled"
+    assert {check for check, job in checks.items() if job.state is JobState.FAILED} == refused
+    jobs = [job for check, job in checks.items() if check not in refused]
     assert {job.state for job in jobs} == {JobState.FISCALIZED}
     numbers = [job.result["fiscalParams"]["fiscalDocumentNumber"] for job in jobs if job.result]
     assert len(set(numbers)) == len(job_ids), "two checks claim one fiscal document"

@@ -1,8 +1,8 @@
 """Runs the cloud relay connection (NATS JetStream) inside the daemon, when configured.
 
 The consumer takes this kassa's checks into the journal; results go back through the
-reply-delivery worker when the daemon runs one (senders ``relay`` and ``cashbox`` are
-registered with it), otherwise through the channel's own :class:`ResultPublisher`.
+reply-delivery worker, which every daemon runs (senders ``relay`` and ``cashbox`` are
+registered with it): exactly once, resumed after a crash, one mechanism for every channel.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 
 from kassa_appliance.appliance.channel_context import ChannelContext
 from kassa_appliance.channels.relay.consumer import RelayConsumer
-from kassa_appliance.channels.relay.publisher import ResultPublisher
 from kassa_appliance.channels.relay.senders import CashboxSender, RelaySender
 
 
@@ -36,22 +35,17 @@ async def run_relay(context: ChannelContext) -> AsyncIterator[None]:
         needs_report=False,
         cashbox_target=rest is not None,
     )
+    if delivery is None:  # the daemon always runs it (appliance/channels.py)
+        raise RuntimeError("the relay channel needs the reply-delivery worker")
+    delivery.register_sender(RelaySender(lambda: consumer.results))
+    if rest is not None:
+        delivery.register_sender(CashboxSender(rest))
+    consumer.on_submitted = lambda _job_id: delivery.wake()
     tasks = [asyncio.create_task(consumer.run(), name="relay-consumer")]
-    publisher: ResultPublisher | None = None
-    if delivery is not None:
-        delivery.register_sender(RelaySender(lambda: consumer.results))
-        if rest is not None:
-            delivery.register_sender(CashboxSender(rest))
-        consumer.on_submitted = lambda _job_id: delivery.wake()
-    else:
-        publisher = ResultPublisher(consumer, engine.journal, rest)
-        consumer.on_submitted = publisher.track
-        engine.add_listener(publisher.on_engine_change)
-        tasks.append(asyncio.create_task(publisher.run(), name="relay-results"))
 
     def snapshot() -> dict[str, object]:
         status = consumer.snapshot()
-        status["results"] = "delivery worker" if publisher is None else publisher.published
+        status["results"] = "delivery worker"
         return status
 
     context.add_status_section("relay", snapshot)

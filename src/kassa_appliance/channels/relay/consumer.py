@@ -36,6 +36,9 @@ from kassa_appliance.fiscal.journal import Journal
 from kassa_appliance.inputs import InputRejected, decode_json_bytes, shorten
 
 log = logging.getLogger(__name__)
+
+JOB_PREFIX = "relay:"
+"""Journal ids of relay checks: ``relay:<check id>``."""
 FETCH_TIMEOUT = 5.0
 RETRY_SECONDS = 1.0
 
@@ -217,7 +220,9 @@ class RelayConsumer:
         cashbox_uuid = body.get("cashbox_uuid")
         if self._cashbox_target and isinstance(cashbox_uuid, str) and cashbox_uuid:
             targets.append({"kind": "cashbox", "uuid": cashbox_uuid})
-        return job_id, task, targets
+        # The journal id is scoped, so a Bitrix24 KASSAJOB item can never share an id with a
+        # relay check (bitrix/parsing.LOCAL_JOB_PREFIXES refuses "relay:" from producers).
+        return f"{JOB_PREFIX}{job_id}", task, targets
 
     async def _refuse(self, message: Msg, reason: str) -> None:
         try:
