@@ -6,6 +6,13 @@ import importlib
 import sys
 
 BENCHMARKS = ("bench.throughput", "bench.startup", "bench.bitrix_latency", "bench.app_load")
+BENCHMARKS += ("bench.b24bot",)
+BENCHMARKS += ("bench.lan_api",)
+BENCHMARKS += ("bench.maxbot",)
+BENCHMARKS += ("bench.delivery",)
+BENCHMARKS += ("bench.relay",)
+BENCHMARKS += ("bench.chat_bots",)
+BENCHMARKS += ("bench.automation",)
 
 
 def main() -> None:

@@ -242,6 +242,119 @@ VALID_VALUES = [
     ("shift.auto-close=false", "shift", "auto_close", False),
     ("shift.auto-open=true", "shift", "auto_open", True),
     ("log.level=debug", "log", "level", "debug"),
+    ("lan.enabled=false", "lan", "enabled", False),
+    ("lan.port=16733", "lan", "port", 16733),
+    ("lan.kkm-port=5893", "lan", "kkm_port", 5893),
+    ("lan.bind=192.168.1.10", "lan", "bind", "192.168.1.10"),
+    ("lan.username=kassa1c", "lan", "username", "kassa1c"),
+    ("lan.password=Very-Secret-42", "lan", "password", "Very-Secret-42"),
+    (
+        "lan.trusted-clients=192.168.1.20,10.0.0.0/24",
+        "lan",
+        "trusted_clients",
+        ["192.168.1.20", "10.0.0.0/24"],
+    ),
+    (
+        "lan.tls-cert=/var/snap/kassa-appliance/common/lan.crt",
+        "lan",
+        "tls_cert",
+        "/var/snap/kassa-appliance/common/lan.crt",
+    ),
+    (
+        "lan.tls-key=/var/snap/kassa-appliance/common/lan.key",
+        "lan",
+        "tls_key",
+        "/var/snap/kassa-appliance/common/lan.key",
+    ),
+    (
+        "lan.cors-origins=https://shop.example.ru",
+        "lan",
+        "cors_origins",
+        ["https://shop.example.ru"],
+    ),
+    ("b24bot.enabled=true", "b24bot", "enabled", True),
+    ("b24bot.code=kassa_bot_2", "b24bot", "code", "kassa_bot_2"),
+    ("b24bot.name=Касса офиса", "b24bot", "name", "Касса офиса"),
+    ("b24bot.bot-type=supervisor", "b24bot", "bot_type", "supervisor"),
+    ("b24bot.active-poll-seconds=2", "b24bot", "active_poll_seconds", 2.0),
+    ("b24bot.idle-poll-seconds=15", "b24bot", "idle_poll_seconds", 15.0),
+    ("b24bot.active-window-seconds=600", "b24bot", "active_window_seconds", 600.0),
+    (
+        "b24bot.cashiers=17=Мастер Иванов И.И.:500100732259,d5=Мастер Петров П.П.",
+        "b24bot",
+        "cashiers",
+        {
+            "17": {"name": "Мастер Иванов И.И.", "inn": "500100732259"},
+            "d5": {"name": "Мастер Петров П.П.", "inn": None},
+        },
+    ),
+    ("maxbot.enabled=false", "maxbot", "enabled", False),
+    ("maxbot.token=f9LHodD0cOJZ0b30xpIJT-0001", "maxbot", "token", "f9LHodD0cOJZ0b30xpIJT-0001"),
+    (
+        "maxbot.api-url=https://platform-api2.max.ru/",
+        "maxbot",
+        "api_url",
+        "https://platform-api2.max.ru",
+    ),
+    ("maxbot.poll-timeout=25", "maxbot", "poll_timeout", 25),
+    (
+        "maxbot.cashiers=4123456=Мастер Иванов И.И.:500100732259",
+        "maxbot",
+        "cashiers",
+        {"4123456": {"name": "Мастер Иванов И.И.", "inn": "500100732259"}},
+    ),
+    *(
+        case
+        for group in ("b24bot", "maxbot")
+        for case in [
+            (
+                f"{group}.kassas=office-1, office-2,office-1",
+                group,
+                "kassas",
+                ["office-1", "office-2"],
+            ),
+            (f"{group}.kassas=7", group, "kassas", ["7"]),
+            (f'{group}.kassas=["office-1", "shop_2"]', group, "kassas", ["office-1", "shop_2"]),
+            (f"{group}.taxation-type=usnIncome", group, "taxation_type", "usnIncome"),
+            (f"{group}.vat=vat22", group, "vat", "vat22"),
+            (f"{group}.payment-object=job", group, "payment_object", "job"),
+            (
+                f"{group}.payments-address=г. Москва, ул. Тверская, д. 1",
+                group,
+                "payments_address",
+                "г. Москва, ул. Тверская, д. 1",
+            ),
+            (f"{group}.ask-place=false", group, "ask_place", False),
+            (
+                f"{group}.default-place= г. Москва, ул. Ленина, д. 5 ",
+                group,
+                "default_place",
+                "г. Москва, ул. Ленина, д. 5",
+            ),
+            (f"{group}.electronic-receipt=never", group, "electronic_receipt", "never"),
+        ]
+    ),
+    ("automation.enabled=true", "automation", "enabled", True),
+    ("automation.connector=kassa_shop", "automation", "connector", "kassa_shop"),
+    ("automation.poll-seconds=5", "automation", "poll_seconds", 5.0),
+    ("automation.fd-field=UF_CRM_FD", "automation", "fd_field", "UF_CRM_FD"),
+    ("relay.enabled=false", "relay", "enabled", False),
+    (
+        "relay.servers=tls://nats1.example.ru:4222,tls://nats2.example.ru:4222",
+        "relay",
+        "servers",
+        ["tls://nats1.example.ru:4222", "tls://nats2.example.ru:4222"],
+    ),
+    ("relay.tenant=shop-1", "relay", "tenant", "shop-1"),
+    ("relay.kassa=kassa-2", "relay", "kassa", "kassa-2"),
+    ("relay.user=kassa_shop-1_kassa-2", "relay", "user", "kassa_shop-1_kassa-2"),
+    ("relay.password=Relay-Secret-0123456789", "relay", "password", "Relay-Secret-0123456789"),
+    (
+        "relay.ca-file=/var/snap/kassa-appliance/common/relay-ca.pem",
+        "relay",
+        "ca_file",
+        "/var/snap/kassa-appliance/common/relay-ca.pem",
+    ),
 ]
 
 
@@ -288,6 +401,89 @@ def test_empty_or_null_value_means_default(
 
 
 # -- configure: every key, invalid, with the exact message ---------------------------------
+
+CONVERSATION_INVALID_VALUES = [
+    # the receipt settings both chat bots inherit (appliance/hooks/keys_conversation.py)
+    (
+        "{group}.kassas=office 1",
+        "{group}.kassas: \"office 1\" names 'office 1', which is not a kassa id; expected 1-64 "
+        "letters, digits, dashes or underscores starting with a letter or digit "
+        "(kassa.id of a kassa)",
+    ),
+    (
+        "{group}.kassas=office-1,,office-2",
+        '{group}.kassas: "office-1,,office-2" has an empty kassa id; '
+        "expected kassa ids separated by commas, e.g. office-1,office-2",
+    ),
+    (
+        "{group}.kassas=true",
+        "{group}.kassas: true is not allowed; "
+        "expected kassa ids separated by commas, e.g. office-1,office-2",
+    ),
+    (
+        "{group}.taxation-type=envd",
+        '{group}.taxation-type: "envd" is no longer a taxation system (UTII (envd) was '
+        "abolished on 2021-01-01); expected one of osn, usnIncome, usnIncomeOutcome, esn, patent",
+    ),
+    (
+        "{group}.taxation-type=usn",
+        '{group}.taxation-type: "usn" is not a taxation system (taxationType, tag 1055); '
+        "expected one of osn, usnIncome, usnIncomeOutcome, esn, patent",
+    ),
+    (
+        "{group}.vat=vat18",
+        '{group}.vat: "vat18" is no longer a VAT rate (VAT 18 % was replaced by 20 % on '
+        "2019-01-01); expected one of none, vat0, vat5, vat7, vat10, vat20, vat22, vat105, "
+        "vat107, vat110, vat120, vat122",
+    ),
+    (
+        "{group}.vat=20%",
+        '{group}.vat: "20%" is not a VAT rate (tax.type of each position); expected one of '
+        "none, vat0, vat5, vat7, vat10, vat20, vat22, vat105, vat107, vat110, vat120, vat122",
+    ),
+    (
+        "{group}.payment-object=услуга",
+        '{group}.payment-object: "услуга" is not a payment object (paymentObject, tag 1212); '
+        "expected an Atol name, e.g. service or job, one of commodity, excise, job, service, "
+        "gamblingBet, gamblingPrize, lottery, lotteryPrize, intellectualActivity, payment, "
+        "agentCommission, composite, another, proprietaryLaw, nonOperatingIncome, "
+        "insuranceContributions, otherContributions, merchantTax, resortFee, deposit, "
+        "consumption, soleProprietorCPIContributions, cpiContributions, "
+        "soleProprietorCMIContributions, cmiContributions, csiContributions, casinoPayment, "
+        "fundsIssuance, exciseWithoutMarking, exciseWithMarking, commodityWithoutMarking, "
+        "commodityWithMarking",
+    ),
+    (
+        "{group}.payments-address=   ",
+        '{group}.payments-address: "   " is blank; expected the address of settlement '
+        "(paymentsAddress, tag 1009), e.g. г. Москва, ул. Тверская, д. 1 (or unset the key)",
+    ),
+    (
+        "{group}.payments-address=" + "д" * 257,
+        f'{{group}}.payments-address: "{"д" * 99}…" has 257 characters; expected the address '
+        "of settlement (paymentsAddress, tag 1009) of at most 256 characters",
+    ),
+    (
+        "{group}.ask-place=yes",
+        '{group}.ask-place: "yes" is not allowed; expected true (ask where the money is taken) '
+        "or false (use default-place without asking)",
+    ),
+    (
+        '{group}.default-place="Москва\\tул. Ленина"',
+        '{group}.default-place: "Москва\\x09ул. Ленина" holds a control character; expected the '
+        "place of settlement (paymentsPlace, tag 1187) on one line of text",
+    ),
+    (
+        "{group}.default-place=42",
+        "{group}.default-place: 42 is not allowed; expected the place of settlement "
+        "(paymentsPlace, tag 1187) as text, e.g. г. Москва, ул. Ленина, д. 5",
+    ),
+    (
+        "{group}.electronic-receipt=always",
+        '{group}.electronic-receipt: "always" is not allowed; '
+        "expected ask (ask for the buyer's e-mail or phone) or never",
+    ),
+]
 
 INVALID_VALUES = [
     (
@@ -496,6 +692,102 @@ INVALID_VALUES = [
         "register=fptr10",
         'register: "fptr10" is not allowed; expected a group of keys (register.driver, '
         "register.usb-path, register.lib-path, register.url)",
+    ),
+    ("b24bot.enabled=yes", 'b24bot.enabled: "yes" is not allowed; expected true or false'),
+    (
+        "b24bot.code=Kassa Bot",
+        'b24bot.code: "Kassa Bot" is not a bot code; expected 1–50 lowercase letters, digits or _',
+    ),
+    (
+        "b24bot.name=   ",
+        'b24bot.name: "   " is not a bot name; expected up to 100 characters of plain text',
+    ),
+    (
+        "b24bot.bot-type=openline",
+        'b24bot.bot-type: "openline" is not allowed; expected one of personal, supervisor, bot',
+    ),
+    (
+        "b24bot.active-poll-seconds=0.2",
+        "b24bot.active-poll-seconds: 0.2 is not a poll interval; expected seconds from 1 to 30",
+    ),
+    (
+        "b24bot.idle-poll-seconds=60",
+        "b24bot.idle-poll-seconds: 60 is not a poll interval; expected seconds from 1 to 30",
+    ),
+    (
+        "b24bot.active-window-seconds=-5",
+        "b24bot.active-window-seconds: -5 is not a time window; expected seconds from 0 to 86400",
+    ),
+    (
+        "b24bot.cashiers=17=:500100732259",
+        "b24bot.cashiers: \"17=:500100732259\" is not a cashier list: entry '17=:500100732259': "
+        "the cashier's name is empty; expected e.g. Мастер Иванов И.И.",
+    ),
+    ("maxbot.enabled=yes", 'maxbot.enabled: "yes" is not allowed; expected true or false'),
+    ("maxbot.token=short", "maxbot.token: value is too short; expected at least 16 characters"),
+    (
+        "maxbot.api-url=http://platform-api2.max.ru",
+        'maxbot.api-url: "http://platform-api2.max.ru" is not an https URL; '
+        "expected e.g. https://platform-api2.max.ru",
+    ),
+    (
+        "maxbot.poll-timeout=0",
+        "maxbot.poll-timeout: 0 is not allowed; expected whole seconds from 1 to 90",
+    ),
+    (
+        "maxbot.cashiers=d5=Иванов",
+        'maxbot.cashiers: "d5=Иванов" names d5, but MAX has no departments; '
+        "expected MAX user ids",
+    ),
+    ("automation.enabled=yes", 'automation.enabled: "yes" is not allowed; expected true or false'),
+    (
+        "automation.connector=my-connector",
+        'automation.connector: "my-connector" is not a connector key; '
+        "expected 1–32 of A-Z, a-z, 0-9 and _",
+    ),
+    (
+        "automation.poll-seconds=0",
+        "automation.poll-seconds: 0 is not a poll interval; expected seconds from 1 to 600",
+    ),
+    (
+        "automation.fd-field=KASSA_FD",
+        'automation.fd-field: "KASSA_FD" is not a deal field code; expected UF_CRM_ and up to '
+        "43 of A-Z, 0-9 and _ (crm.deal.userfield.add FIELD_NAME)",
+    ),
+    ("relay.enabled=yes", 'relay.enabled: "yes" is not allowed; expected true or false'),
+    (
+        "relay.servers=nats://n1.example.ru:4222",
+        'relay.servers: "nats://n1.example.ru:4222" is not allowed; expected tls://host:port '
+        "(the relay's NATS servers, TLS only)",
+    ),
+    (
+        "relay.tenant=Shop_1",
+        'relay.tenant: "Shop_1" is not allowed; expected 1-32 lower-case letters, digits or '
+        "dashes (the tenant id the relay's operator gave you)",
+    ),
+    (
+        "relay.kassa=-bad",
+        'relay.kassa: "-bad" is not allowed; expected 1-64 letters, digits, dashes or '
+        "underscores starting with a letter or digit",
+    ),
+    (
+        "relay.user=two words",
+        'relay.user: "two words" is not allowed; expected the NATS user name the relay\'s '
+        "operator gave",
+    ),
+    (
+        "relay.password=short",
+        "relay.password: value has the wrong length; expected 16 to 512 characters",
+    ),
+    (
+        "relay.ca-file=relay-ca.pem",
+        'relay.ca-file: "relay-ca.pem" is not an absolute path; expected e.g. '
+        "/var/snap/kassa-appliance/common/relay-ca.pem",
+    ),
+    *(
+        (assignment.format(group=group), message.format(group=group))
+        for group in ("b24bot", "maxbot")
+        for assignment, message in CONVERSATION_INVALID_VALUES
     ),
 ]
 
