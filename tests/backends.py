@@ -40,7 +40,7 @@ from typing import Any
 from fptr10_bridge import Fptr10Bridge
 from kassa_appliance.registers.factory import simulator_state_dir
 from kassa_appliance.registers.simulator import SimulatorRegister
-from kassa_appliance.testbeds.webrequests import WebRequestsEmulator
+from kassa_appliance.testbeds.webrequests.server import WebRequestsEmulator
 
 FAKE_LIBRARY_SOURCE = Path(__file__).parent / "abi" / "fake_libfptr10.c"
 FAKE_SOCKET_ENV = "KASSA_FAKE_FPTR_SOCKET"

@@ -14,4 +14,4 @@ from kassa_appliance.testbeds.bitrix24.limits import DEFAULT_PROFILE_ENV, TEST
 
 os.environ.setdefault(DEFAULT_PROFILE_ENV, TEST.name)
 
-from relay_cluster import nats_cluster, relay_pki  # noqa: E402, F401 - shared by test_relay_*
+from relay_cluster import nats_cluster, relay_pki  # noqa: F401 - shared by test_relay_*

@@ -19,7 +19,7 @@ import pytest
 from kassa_appliance.testbeds.bitrix24.app import Emulator
 from kassa_appliance.testbeds.bitrix24.limits import PRODUCER_ADDRESS
 from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
-from kassa_appliance.testbeds.webrequests import WebRequestsEmulator
+from kassa_appliance.testbeds.webrequests.server import WebRequestsEmulator
 
 
 @pytest.fixture

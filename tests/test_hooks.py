@@ -736,8 +736,7 @@ INVALID_VALUES = [
     ),
     (
         "maxbot.cashiers=d5=Иванов",
-        'maxbot.cashiers: "d5=Иванов" names d5, but MAX has no departments; '
-        "expected MAX user ids",
+        'maxbot.cashiers: "d5=Иванов" names d5, but MAX has no departments; expected MAX user ids',
     ),
     ("automation.enabled=yes", 'automation.enabled: "yes" is not allowed; expected true or false'),
     (

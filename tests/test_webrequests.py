@@ -28,6 +28,7 @@ from kassa_appliance.registers.base import (
     RegisterError,
     RegisterUnavailable,
 )
+from kassa_appliance.registers.factory import simulator_state_dir
 from kassa_appliance.registers.simulator import SimulatorRegister, read_state
 from kassa_appliance.registers.simulator_faults import Fault, set_fault
 from kassa_appliance.registers.webrequests import (
@@ -35,7 +36,7 @@ from kassa_appliance.registers.webrequests import (
     WebRequestsRegister,
     attempt_uuid,
 )
-from kassa_appliance.testbeds.webrequests import WebRequestsEmulator, simulator_state_dir
+from kassa_appliance.testbeds.webrequests.server import WebRequestsEmulator
 from sample_tasks import OPERATOR, sell
 
 

@@ -20,7 +20,6 @@ from kassa_appliance.bitrix.errors import BitrixError
 from kassa_appliance.bitrix.jobs import publish_job
 from kassa_appliance.bitrix.rest import RestClient
 from kassa_appliance.files import write_private_file
-from kassa_appliance.testbeds.bitrix24.app import Emulator
 from kassa_appliance.testbeds.bitrix24.limits import PROFILES
 from kassa_appliance.testbeds.bitrix24.state import CASHIER_USER_ID
 
@@ -91,6 +90,10 @@ async def _start_push(args: argparse.Namespace) -> Any:
 
 async def _serve_emulator(args: argparse.Namespace) -> None:
     push = None if args.no_push else await _start_push(args)
+    from kassa_appliance.testbeds.bitrix24.app import (
+        Emulator,  # lazily: the daemon's CLI never loads the emulator
+    )
+
     emulator = Emulator(
         state_file=args.state_file,
         access_ttl=args.access_ttl,

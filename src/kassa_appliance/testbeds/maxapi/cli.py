@@ -8,8 +8,6 @@ import signal
 import threading
 from typing import Any
 
-from .server import MaxApiEmulator
-
 TOKEN_ENV = "KASSA_MAX_EMULATOR_TOKEN"
 
 
@@ -33,6 +31,8 @@ def run_max_emulator(args: argparse.Namespace) -> int:
     if len(token) < 16:
         print(f"max-emulator: set {TOKEN_ENV} to the bot token (at least 16 characters)")
         return 2
+    from .server import MaxApiEmulator  # lazily: the daemon's CLI never loads the emulator
+
     emulator = MaxApiEmulator(token, host=args.host, port=args.port)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -11,8 +11,6 @@ from typing import Any
 
 from kassa_appliance.registers.factory import simulator_state_dir
 
-from .server import WebRequestsEmulator
-
 
 def register_cli(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -33,6 +31,8 @@ def register_cli(subparsers: Any) -> None:
 def run_wr_emulator(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
+    from .server import WebRequestsEmulator  # lazily: the daemon's CLI never loads the emulator
+
     emulator = WebRequestsEmulator(data_dir, host=args.host, port=args.port)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
