@@ -63,6 +63,10 @@ async def test_the_happy_path_creates_one_valid_sell_job_with_the_chat_as_reply_
     confirm = chat.incoming(action=chat.button("Пробить"))
     await world.service.handle(confirm)
     assert "отправлен на кассу «office-1»" in world.transport.sent[-1].text
+    # the button's answer does not repeat a text the chat gets as a message (Bitrix24 posts
+    # a command's answer as a message: it would show twice)
+    texts_sent = {sent.text for sent in world.transport.sent}
+    assert all(notice not in texts_sent for _, notice in world.transport.answers)
     [item] = world.jobs()
     job_id = job_id_for("max", CHAT, confirm.update_id)
     assert item.name == job_id and len(job_id) <= 40

@@ -176,6 +176,11 @@ class ConversationService:
             messages=self._keyed(incoming, replies),
             job=job,
         )
+        if step.notice is not None and any(reply.text == step.notice for reply in replies):
+            # The chat gets that text as a message anyway; where the messenger shows a
+            # button's answer as a message too (Bitrix24's Command.answer), it would be
+            # there twice. MAX shows its default toast instead.
+            return None
         return step.notice
 
     def _keyed(self, incoming: Incoming, replies: Sequence[Reply]) -> list[OutMessage]:
