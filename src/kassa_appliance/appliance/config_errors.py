@@ -67,7 +67,12 @@ def describe_error(item: ErrorDetails) -> str:
 
 def describe_validation_error(error: ValidationError) -> list[str]:
     """One line per pydantic error, named by snap key, never echoing the input value."""
-    return [
-        f"{setting_name(tuple(item['loc']))}: value {describe_error(item)}"
-        for item in error.errors()
-    ]
+    return [_line(tuple(item["loc"]), describe_error(item)) for item in error.errors()]
+
+
+def _line(location: tuple[int | str, ...], reason: str) -> str:
+    """A section's own check across its keys ("lan.enabled needs lan.username …") already
+    names the keys: it is the whole line, not "lan: value lan.enabled needs …"."""
+    if len(location) == 1 and reason.startswith(f"{location[0]}."):
+        return reason
+    return f"{setting_name(location)}: value {reason}"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from kassa_appliance.appliance.hooks.snap_values import BadValue, Parser, SnapKey
+from kassa_appliance.appliance.hooks.snap_values import BadValue, SnapKey, _checked
 from kassa_appliance.channels.automation.settings import (
     check_connector,
     check_field_code,
@@ -18,18 +16,6 @@ def _bool(raw: object) -> object:
     if raw in ("true", "false"):
         return raw == "true"
     raise BadValue("is not allowed; expected true or false")
-
-
-def _text(check: Callable[[str], str]) -> Parser:
-    def parse(raw: object) -> object:
-        if not isinstance(raw, str):
-            raise BadValue("is not allowed; expected text")
-        try:
-            return check(raw)
-        except ValueError as error:
-            raise BadValue(str(error)) from None
-
-    return parse
 
 
 def _seconds(raw: object) -> object:
@@ -49,7 +35,7 @@ def _seconds(raw: object) -> object:
 
 KEYS: tuple[SnapKey, ...] = (
     SnapKey("automation.enabled", _bool, "host CRM automation (deal stage / payment → receipt)"),
-    SnapKey("automation.connector", _text(check_connector), "auth_connector of the event queue"),
+    SnapKey("automation.connector", _checked(check_connector), "auth_connector of the event queue"),
     SnapKey("automation.poll-seconds", _seconds, "seconds between offline event polls"),
-    SnapKey("automation.fd-field", _text(check_field_code), "deal field for the FD number"),
+    SnapKey("automation.fd-field", _checked(check_field_code), "deal field for the FD number"),
 )

@@ -36,7 +36,11 @@ def _check_window(value: float) -> float:
 def parse_cashiers_key(raw: object) -> object:
     """``17=Мастер Иванов И.И.:500100732259,d5=Мастер Петров П.П.`` (conversation/access.py)."""
     if not isinstance(raw, str):
-        raise BadValue("is not allowed; expected who=name[:INN] entries separated by commas")
+        raise BadValue(
+            "is not allowed; expected who=name[:INN] entries separated by commas, where who "
+            "is a user id (17) or d and a department id (d5), "
+            "e.g. 17=Мастер Иванов И.И.:500100732259,d5=Мастер Петров П.П."
+        )
     try:
         cashiers: dict[str, Cashier] = parse_cashiers(raw)
     except ValueError as error:

@@ -20,6 +20,7 @@ from kassa_appliance.channels.lan.settings import (
     check_trusted_clients,
     check_username,
 )
+from kassa_appliance.setting_checks import PORT_MAX
 
 
 def parse_enabled(raw: object) -> object:
@@ -30,13 +31,43 @@ def parse_enabled(raw: object) -> object:
     raise BadValue("is not allowed; expected true or false")
 
 
+NOT_TEXT_PASSWORD = (
+    "is not text; expected the password as text (a password of digits only goes in JSON "
+    "quotes, e.g. lan.password='\"<the digits>\"')"
+)
+
+
 def parse_password(raw: object) -> object:
     if not isinstance(raw, str):
-        raise BadValue("is not allowed; expected text")
+        raise BadValue(NOT_TEXT_PASSWORD)
     try:
         return check_password(raw)
     except ValueError as error:
         raise BadValue(str(error)) from None
+
+
+def parse_kkm_port(raw: object) -> object:
+    """0 (no second port) or a port: the model's reason mentions only the ports."""
+    try:
+        return _number(check_optional_port, whole=True)(raw)
+    except BadValue:
+        raise BadValue(
+            f"is not allowed; expected 0 (no second port) or a port from 1 to {PORT_MAX}, "
+            "e.g. 5893 (KKMServer's)"
+        ) from None
+
+
+def _pem_file(example: str) -> Callable[[object], object]:
+    """An absolute path, with an example under the snap's own common directory."""
+    check = _checked(check_file_path)
+
+    def parse(raw: object) -> object:
+        try:
+            return check(raw)
+        except BadValue:
+            raise BadValue(f"is not an absolute path; expected e.g. {example}") from None
+
+    return parse
 
 
 def _list_of(
@@ -62,7 +93,7 @@ KEYS: tuple[SnapKey, ...] = (
     SnapKey("lan.port", _number(check_port, whole=True), "LAN API port (Atol's is 16732)"),
     SnapKey(
         "lan.kkm-port",
-        _number(check_optional_port, whole=True),
+        parse_kkm_port,
         "a second port for the same API, e.g. KKMServer's 5893 (0: none)",
     ),
     SnapKey("lan.bind", _checked(check_bind), "address to listen on (0.0.0.0: every interface)"),
@@ -73,8 +104,16 @@ KEYS: tuple[SnapKey, ...] = (
         _list_of(check_trusted_clients, "192.168.1.20,192.168.1.0/24"),
         "addresses allowed WITHOUT credentials (1C server, web shop)",
     ),
-    SnapKey("lan.tls-cert", _checked(check_file_path), "TLS certificate (PEM) for https"),
-    SnapKey("lan.tls-key", _checked(check_file_path), "TLS private key (PEM) for https"),
+    SnapKey(
+        "lan.tls-cert",
+        _pem_file("/var/snap/kassa-appliance/common/lan.crt"),
+        "TLS certificate (PEM) for https",
+    ),
+    SnapKey(
+        "lan.tls-key",
+        _pem_file("/var/snap/kassa-appliance/common/lan.key"),
+        "TLS private key (PEM) for https",
+    ),
     SnapKey(
         "lan.cors-origins",
         _list_of(check_origins, "https://shop.example.ru"),

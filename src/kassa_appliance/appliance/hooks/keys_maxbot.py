@@ -9,6 +9,8 @@ The token is a secret: never echoed in a message.
 
 from __future__ import annotations
 
+import re
+
 from kassa_appliance.appliance.hooks.keys_conversation import conversation_keys
 from kassa_appliance.appliance.hooks.snap_values import (
     BadValue,
@@ -33,21 +35,33 @@ def parse_token(raw: object) -> object:
     return _secret(raw)
 
 
+CASHIER_FORM = (
+    "<MAX user id>=<cashier name>[:<INN>] entries separated by commas, "
+    "e.g. 4123456=Мастер Иванов И.И.:500100732259"
+)
+_DEPARTMENT = re.compile(r"[dD][0-9]+")
+
+
 def parse_cashier_list(raw: object) -> object:
-    """``<MAX user id>=<cashier name>[:<INN>]``, entries separated by ``,`` or ``;``."""
+    """``<MAX user id>=<cashier name>[:<INN>]``, entries separated by ``,`` or ``;``.
+
+    The shape of each entry is checked here first, so a malformed one is explained in MAX's
+    terms (the shared parser's words mention Bitrix24 departments, which MAX has not)."""
     if isinstance(raw, bool) or not isinstance(raw, str | int):
-        raise BadValue(
-            "is not allowed; expected <MAX user id>=<cashier name>[:<INN>] entries, "
-            "e.g. 4123456=Мастер Иванов И.И.:500100732259"
-        )
+        raise BadValue(f"is not allowed; expected {CASHIER_FORM}")
+    text = str(raw)
+    for entry in (part.strip() for part in re.split(r"[,;]", text)):
+        who, sep, _ = entry.partition("=")
+        who = who.strip()
+        if _DEPARTMENT.fullmatch(who):
+            raise BadValue(f"names {who}, but MAX has no departments; expected MAX user ids")
+        if entry and (not sep or not (who.isascii() and who.isdigit())):
+            raise BadValue(f"is not a cashier list: entry {entry[:40]!r}; expected {CASHIER_FORM}")
     try:
-        cashiers = parse_cashiers(str(raw))
+        parse_cashiers(text)
     except ValueError as error:
-        raise BadValue(f"is not allowed: {error}") from None
-    departments = [who for who in cashiers if not who.isdigit()]
-    if departments:
-        raise BadValue(f"names {departments[0]}, but MAX has no departments; expected MAX user ids")
-    return str(raw)
+        raise BadValue(f"is not a cashier list: {error}") from None
+    return text
 
 
 parse_api_url = _checked(lambda value: check_api_url(value, allow_loopback_http=False))

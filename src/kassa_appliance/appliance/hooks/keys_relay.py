@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from kassa_appliance.appliance.hooks.snap_values import BadValue, SnapKey
+from kassa_appliance.appliance.hooks.snap_values import (
+    BadValue,
+    SnapKey,
+    _checked,
+    _secret,
+)
 from kassa_appliance.channels.relay.settings import (
     MAX_SERVERS,
     check_ca_file,
@@ -13,9 +16,6 @@ from kassa_appliance.channels.relay.settings import (
     check_tenant,
 )
 
-PASSWORD_MIN_LENGTH = 16
-PASSWORD_MAX_LENGTH = 512
-
 
 def _bool(raw: object) -> object:
     if isinstance(raw, bool):
@@ -23,18 +23,6 @@ def _bool(raw: object) -> object:
     if raw in ("true", "false"):
         return raw == "true"
     raise BadValue("is not allowed; expected true or false")
-
-
-def _text(check: Callable[[str], str]) -> Callable[[object], object]:
-    def parse(raw: object) -> object:
-        if not isinstance(raw, str):
-            raise BadValue("is not allowed; expected text")
-        try:
-            return check(raw)
-        except ValueError as error:
-            raise BadValue(str(error)) from None
-
-    return parse
 
 
 def _servers(raw: object) -> object:
@@ -56,27 +44,30 @@ def _servers(raw: object) -> object:
 
 def _user(raw: object) -> object:
     if not isinstance(raw, str) or not raw or len(raw) > 128 or not raw.isprintable() or " " in raw:
-        raise BadValue("is not allowed; expected the NATS user name the relay's operator gave")
+        raise BadValue(
+            "is not allowed; expected the NATS user name the relay's operator gave: 1-128 "
+            "characters without spaces, e.g. kassa_shop-1_kassa-2"
+        )
     return raw
 
 
 def _password(raw: object) -> object:
-    if not isinstance(raw, str) or any(c.isspace() or not c.isprintable() for c in raw):
-        raise BadValue("is not allowed; expected the password as issued (no spaces)")
-    if not PASSWORD_MIN_LENGTH <= len(raw) <= PASSWORD_MAX_LENGTH:
+    """Checked like the other secrets (``bitrix.client-secret``, ``maxbot.token``): the
+    same lengths, the same words; never the value."""
+    if not isinstance(raw, str):
         raise BadValue(
-            f"has the wrong length; expected {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} "
-            "characters"
+            "is not text; expected the password the relay's operator gave, as text (one of "
+            "digits only goes in JSON quotes, e.g. relay.password='\"<the digits>\"')"
         )
-    return raw
+    return _secret(raw)
 
 
 KEYS: tuple[SnapKey, ...] = (
     SnapKey("relay.enabled", _bool, "take checks from the cloud relay (true | false)"),
     SnapKey("relay.servers", _servers, "the relay's NATS servers, tls://host:port,…"),
-    SnapKey("relay.tenant", _text(check_tenant), "tenant id on the relay"),
-    SnapKey("relay.kassa", _text(check_relay_kassa), "kassa id on the relay (default kassa.id)"),
+    SnapKey("relay.tenant", _checked(check_tenant), "tenant id on the relay"),
+    SnapKey("relay.kassa", _checked(check_relay_kassa), "kassa id on the relay (default kassa.id)"),
     SnapKey("relay.user", _user, "NATS user (default kassa_<tenant>_<kassa>)"),
     SnapKey("relay.password", _password, "NATS password of this kassa", True),
-    SnapKey("relay.ca-file", _text(check_ca_file), "CA file of the relay's NATS servers"),
+    SnapKey("relay.ca-file", _checked(check_ca_file), "CA file of the relay's NATS servers"),
 )
