@@ -19,6 +19,9 @@ from kassa_appliance.channels.b24bot.host import BotHost
 from kassa_appliance.channels.conversation.service import ConversationService
 from kassa_appliance.channels.conversation.store import ConversationStore
 
+STORE_KEY = "conversation_store"
+"""Where the bots share their one :class:`ConversationStore` (``context.shared``)."""
+
 log = logging.getLogger(__name__)
 
 
@@ -58,10 +61,18 @@ async def run_b24bot(context: ChannelContext) -> AsyncIterator[None]:
         )
     else:
         delivery.register_sender(host.sender)
-        store = ConversationStore.open(context.data_dir)
+        # One store for both bots (run_maxbot takes it from here when it starts second).
+        shared_store = context.shared.get(STORE_KEY)
+        if isinstance(shared_store, ConversationStore):
+            store = None
+            conversations = shared_store
+        else:
+            store = conversations = context.shared[STORE_KEY] = ConversationStore.open(
+                context.data_dir
+            )
         service = ConversationService(
             transport=host.transport,
-            store=store,
+            store=conversations,
             rest=context.link.rest,
             delivery=delivery,
             settings=config,
@@ -78,5 +89,9 @@ async def run_b24bot(context: ChannelContext) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if store is not None:  # opened here: closed here
+            if context.shared.get(STORE_KEY) is store:
+                del context.shared[STORE_KEY]
+            store.close()
         if store is not None:
             store.close()

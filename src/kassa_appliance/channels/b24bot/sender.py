@@ -76,7 +76,7 @@ def trace_line(key: str) -> str:
 
 def reply_text(rendered: Rendered, key: str) -> str:
     parts = [rendered.text.rstrip()]
-    if rendered.check_url:
+    if rendered.check_url and rendered.check_url not in rendered.text:
         parts.append(f"[url={rendered.check_url}]Чек на сайте ФНС[/url]")
     parts.append(trace_line(key))
     return "\n".join(parts)
