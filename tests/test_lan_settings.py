@@ -40,3 +40,22 @@ def test_the_password_is_never_shown() -> None:
     assert "lan.tls-cert" in refusal({"tls-cert": "relative/path.pem"})
     assert "lan.cors-origins" in refusal({"cors-origins": "shop.example.ru/path"})
     assert "lan.kkm-port" in refusal({"kkm-port": 16732})
+
+
+def test_the_lan_port_may_not_be_the_port_of_this_appliances_own_web_requests_register() -> None:
+    """Both default to 16732: with register.driver=webrequests on this device the LAN API
+    could not bind, or the daemon would print through itself. Refused by key, with a fix."""
+
+    lan = {"enabled": True, "username": "kassa1c", "password": "Very-Secret-42-long"}
+    with pytest.raises(InvalidSettings) as refused:
+        config_from_snap({"register": {"driver": "webrequests"}, "lan": lan})
+    assert refused.value.messages == [
+        "lan.port 16732 is also the port of register.url (http://127.0.0.1:16732, the Atol "
+        "Web Requests server this appliance prints through); expected another lan.port, "
+        "e.g. 16733"
+    ]
+    moved = config_from_snap({"register": {"driver": "webrequests"}, "lan": {**lan, "port": 16733}})
+    assert moved.lan.port == 16733
+    remote = {"driver": "webrequests", "url": "http://192.168.1.50:16732"}
+    assert config_from_snap({"register": remote, "lan": lan}).lan.port == 16732
+    assert config_from_snap({"register": {"driver": "simulator"}, "lan": lan}).lan.enabled

@@ -26,8 +26,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from kassa_appliance.appliance.config_errors import describe_validation_error
 from kassa_appliance.bitrix.settings import (
@@ -48,6 +49,7 @@ from kassa_appliance.setting_checks import (
     SettingsSection,
     check_http_url,
     first_control_character,
+    is_loopback,
     optional,
 )
 
@@ -152,6 +154,28 @@ class LogConfig(SettingsSection):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+def lan_port_clash(lan: LanConfig, register: RegisterConfig) -> str | None:
+    """The LAN API would listen where this appliance's own Web Requests register answers
+    (both default to 16732): it could not bind, or the daemon would print through itself."""
+    if not lan.enabled or register.driver != "webrequests":
+        return None
+    parts = urlsplit(register.url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    ports = {lan.port} | ({lan.kkm_port} if lan.kkm_port else set())
+    if port not in ports or not (is_loopback(host) or host == lan.bind):
+        return None
+    name = "lan.port" if port == lan.port else "lan.kkm-port"
+    return (
+        f"{name} {port} is also the port of register.url ({shorten(register.url, 80)}, the "
+        "Atol Web Requests server this appliance prints through); expected another "
+        f"{name}, e.g. {port + 1}"
+    )
+
+
 # The section name "register" shadows ABCMeta.register on the model class; harmless (the
 # field is read as an attribute of instances), so keep that warning out of hook output.
 with warnings.catch_warnings():
@@ -174,6 +198,13 @@ with warnings.catch_warnings():
         automation: AutomationConfig = Field(default_factory=AutomationConfig)
         lan: LanConfig = Field(default_factory=LanConfig)
         relay: RelayConfig = Field(default_factory=RelayConfig)
+
+        @model_validator(mode="after")
+        def _lan_port_not_the_registers(self) -> Config:
+            problem = lan_port_clash(self.lan, self.register)
+            if problem is not None:
+                raise ValueError(problem)
+            return self
 
         @field_validator("schema_version")
         @classmethod

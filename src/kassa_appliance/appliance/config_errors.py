@@ -75,4 +75,6 @@ def _line(location: tuple[int | str, ...], reason: str) -> str:
     names the keys: it is the whole line, not "lan: value lan.enabled needs …"."""
     if len(location) == 1 and reason.startswith(f"{location[0]}."):
         return reason
+    if not location and re.match(r"[a-z0-9]+\.[a-z0-9-]+ ", reason):
+        return reason  # a rule across sections names its key itself
     return f"{setting_name(location)}: value {reason}"
