@@ -25,14 +25,16 @@ from kassa_appliance.appliance.daemon import default_operator
 from kassa_appliance.bitrix.central_settings import SETTINGS_ENTITY
 from kassa_appliance.bitrix.jobs import JOB_ENTITY, publish_job
 from kassa_appliance.bitrix.link import bitrix_link
+from kassa_appliance.bitrix.notifications import CONFIRM_SECONDS, NOTIFIED_FILE_NAME
 from kassa_appliance.bitrix.rest import RestClient
 from kassa_appliance.fiscal.engine import Engine
 from kassa_appliance.fiscal.journal import Journal
 from kassa_appliance.registers.simulator import SimulatorRegister
+from kassa_appliance.registers.simulator_faults import ALWAYS, set_fault
 from kassa_appliance.testbeds.bitrix24.app import Emulator
 from kassa_appliance.testbeds.bitrix24.limits import PRODUCER_ADDRESS
 from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
-from kassa_appliance.testbeds.bitrix24.state import CASHIER_USER_ID
+from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID, CASHIER_USER_ID
 from sample_tasks import sell
 from test_bitrix_link import PAIRING_KEYS, wait_until
 from test_jobs import FAST_ENGINE
@@ -160,19 +162,27 @@ class Appliance:
 
 
 @contextlib.asynccontextmanager
-async def appliance(portal: Portal, data_dir: Path) -> AsyncIterator[Appliance]:
-    """The daemon's pieces as ``run_daemon`` wires them, with snap-set operator defaults."""
+async def appliance(
+    portal: Portal,
+    data_dir: Path,
+    *,
+    snap_bitrix: dict[str, Any] | None = None,
+    notify_confirm_after: float = CONFIRM_SECONDS,
+) -> AsyncIterator[Appliance]:
+    """The daemon's pieces as ``run_daemon`` wires them, with snap-set operator defaults;
+    ``snap_bitrix``: more ``bitrix`` section values, as ``snap set`` would give them."""
     journal = Journal(data_dir / "journal.sqlite3")
     register = SimulatorRegister(data_dir / "simulator", tape=portal.tape.append)
+    pairing = {key: portal.emulator.credentials()[key] for key in PAIRING_KEYS}
     config = Config(
-        bitrix=BitrixConfig.model_validate(
-            {key: portal.emulator.credentials()[key] for key in PAIRING_KEYS}
-        ),
+        bitrix=BitrixConfig.model_validate({**pairing, **(snap_bitrix or {})}),
         kassa=KassaConfig(id=KASSA),
         operator=SNAP_SET_OPERATOR,
     )
     engine = Engine(
-        journal, register, replace(FAST_ENGINE, default_operator=default_operator(config))
+        journal,
+        register,
+        replace(FAST_ENGINE, default_operator=default_operator(config), device_facts_interval=0.2),
     )
     worker = asyncio.create_task(engine.run())
     try:
@@ -182,6 +192,7 @@ async def appliance(portal: Portal, data_dir: Path) -> AsyncIterator[Appliance]:
             data_dir,
             engine,
             central=central_applier(config, engine, default_operator),
+            notify_confirm_after=notify_confirm_after,
         ) as link:
             assert link is not None
             await wait_until(lambda: portal.push.stats.connections > 0, "push connection")
@@ -257,7 +268,19 @@ async def test_a_bad_version_is_refused_with_the_reason_and_the_old_one_kept(
         ({"kassa.id": "kassa-2"}, "kassa.id: is a device setting"),
         ({"receipt.vat": "vat99"}, 'receipt.vat: "vat99"'),
         ({"operator.name": "a\nb"}, 'operator.name: "a\\x0ab" contains the control character'),
-        ({"bitrix.allowed-departments": [3]}, "bitrix.allowed-departments: is not supported"),
+        (
+            {"bitrix.allowed-departments": [3, 0]},
+            "bitrix.allowed-departments: [3, 0] is not allowed; expected positive Bitrix24 "
+            "department ids",
+        ),
+        (
+            {"bitrix.allowed-departments": list(range(1, 102))},
+            "bitrix.allowed-departments: [1, 2, 3",
+        ),
+        (
+            {"bitrix.notify-users": "1,x"},
+            'bitrix.notify-users: "1,x" is not allowed; expected comma-separated Bitrix24 user ids',
+        ),
         ({"colour": "red"}, "colour: unknown setting; expected one of operator.name"),
     ],
 )
@@ -289,3 +312,38 @@ async def test_central_allowed_users_and_vat_are_applied(portal: Portal, tmp_pat
         )
         item = next(i for i in items.values() if i.name == job_id)
         assert "creator-not-allowed" in str(item.properties.get("ERROR"))
+
+
+def notified(portal: Portal, word: str) -> list[int]:
+    """The users notified with ``word`` in the text, in order."""
+    return [n.user_id for n in portal.emulator.notifications.sent if word in n.message]
+
+
+async def test_central_notify_users_each_hear_of_a_problem_once(
+    portal: Portal, tmp_path: Path
+) -> None:
+    """``bitrix.notify-users`` set centrally: every listed user gets one notification per
+    problem (a user the portal does not know is skipped, the others still get theirs); a
+    user added later hears of the problem still there, the others not again."""
+    portal.emulator.state.ensure_user(3)
+    portal.emulator.state.ensure_user(4)
+    data_dir = tmp_path / "a"
+    async with appliance(portal, data_dir, notify_confirm_after=0.0):
+        version = await portal.save({"bitrix.notify-users": [ADMIN_USER_ID, 3, 999]})
+        assert (await portal.answered(version))["ERROR"] == ""
+        set_fault(data_dir / "simulator", "no_paper", ALWAYS)
+        await wait_until(lambda: sorted(notified(portal, "нет бумаги")) == [1, 3], "both told")
+
+        def told() -> list[int]:
+            stored = json.loads((data_dir / NOTIFIED_FILE_NAME).read_text())
+            return list(stored["sent_to"].get("no-paper", []))
+
+        await wait_until(lambda: told() == [1, 3, 999], "999 refused by the portal, done")
+        tags = {n.tag for n in portal.emulator.notifications.sent}
+        assert f"kassa-appliance|{KASSA}|no-paper|3" in tags
+
+        version = await portal.save({"bitrix.notify-users": "1,3,4"})
+        assert (await portal.answered(version))["ERROR"] == ""
+        await wait_until(lambda: 4 in notified(portal, "нет бумаги"), "the new user told")
+        await asyncio.sleep(1.0)
+        assert sorted(notified(portal, "нет бумаги")) == [1, 3, 4]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -27,7 +28,7 @@ from kassa_appliance.appliance.hooks.configure import (
 )
 from kassa_appliance.appliance.hooks.install import seed_defaults
 from kassa_appliance.appliance.hooks.post_refresh import MigrationError, post_refresh
-from kassa_appliance.appliance.hooks.settings import SNAP_KEYS, InvalidSettings
+from kassa_appliance.appliance.hooks.settings import KEYS_BY_NAME, SNAP_KEYS, InvalidSettings
 from kassa_appliance.appliance.hooks.snapctl import Snapctl
 from kassa_appliance.fiscal.journal import SCHEMA_VERSION as JOURNAL_SCHEMA
 from kassa_appliance.fiscal.journal import Journal
@@ -203,6 +204,8 @@ VALID_VALUES = [
     ("bitrix.allowed-users=1,17,42", "bitrix", "allowed_users", [1, 17, 42]),
     ("bitrix.allowed-users=42", "bitrix", "allowed_users", [42]),
     ("bitrix.allowed-users=[1, 17, 1]", "bitrix", "allowed_users", [1, 17]),
+    ("bitrix.allowed-departments=1,5,5", "bitrix", "allowed_departments", [1, 5]),
+    ("bitrix.notify-users=1,17", "bitrix", "notify_users", [1, 17]),
     ("bitrix.rest-rate=0.45", "bitrix", "rest_rate", 0.45),
     ("bitrix.rest-rate=2", "bitrix", "rest_rate", 2.0),
     ('bitrix.rest-rate="1.8"', "bitrix", "rest_rate", 1.8),
@@ -244,6 +247,9 @@ VALID_VALUES = [
     ("log.level=debug", "log", "level", "debug"),
     ("lan.enabled=false", "lan", "enabled", False),
     ("lan.port=16733", "lan", "port", 16733),
+    ('lan.port="16733"', "lan", "port", 16733),
+    ("lan.kkm-port=0", "lan", "kkm_port", 0),
+    ('lan.password="12345678"', "lan", "password", "12345678"),
     ("lan.kkm-port=5893", "lan", "kkm_port", 5893),
     ("lan.bind=192.168.1.10", "lan", "bind", "192.168.1.10"),
     ("lan.username=kassa1c", "lan", "username", "kassa1c"),
@@ -336,6 +342,7 @@ VALID_VALUES = [
     ),
     ("automation.enabled=true", "automation", "enabled", True),
     ("automation.connector=kassa_shop", "automation", "connector", "kassa_shop"),
+    ("automation.connector=7", "automation", "connector", "7"),
     ("automation.poll-seconds=5", "automation", "poll_seconds", 5.0),
     ("automation.fd-field=UF_CRM_FD", "automation", "fd_field", "UF_CRM_FD"),
     ("relay.enabled=false", "relay", "enabled", False),
@@ -347,6 +354,7 @@ VALID_VALUES = [
     ),
     ("relay.tenant=shop-1", "relay", "tenant", "shop-1"),
     ("relay.kassa=kassa-2", "relay", "kassa", "kassa-2"),
+    ("relay.kassa=7", "relay", "kassa", "7"),
     ("relay.user=kassa_shop-1_kassa-2", "relay", "user", "kassa_shop-1_kassa-2"),
     ("relay.password=Relay-Secret-0123456789", "relay", "password", "Relay-Secret-0123456789"),
     (
@@ -485,6 +493,68 @@ CONVERSATION_INVALID_VALUES = [
     ),
 ]
 
+LAN_INVALID_VALUES = [
+    # the LAN API (appliance/hooks/keys_lan.py, channels/lan/settings.py)
+    ("lan.enabled=on", 'lan.enabled: "on" is not allowed; expected true or false'),
+    ("lan.port=0", "lan.port: 0 is not a port; expected a number from 1 to 65535"),
+    ("lan.port=http", 'lan.port: "http" is not a port; expected a number from 1 to 65535'),
+    (
+        "lan.kkm-port=65536",
+        "lan.kkm-port: 65536 is not allowed; expected 0 (no second port) or a port from 1 to "
+        "65535, e.g. 5893 (KKMServer's)",
+    ),
+    (
+        "lan.bind=localhost",
+        'lan.bind: "localhost" is not an IP address; expected the address to listen on, '
+        "e.g. 0.0.0.0 (every interface), 192.168.1.10 or ::",
+    ),
+    (
+        "lan.username=1c:admin",
+        "lan.username: \"1c:admin\" holds ':', a space or a control character; "
+        "expected a plain name",
+    ),
+    (
+        "lan.username=" + "u" * 65,
+        f'lan.username: "{"u" * 65}" is not a user name; expected 1 to 64 characters',
+    ),
+    ("lan.password=short", "lan.password: value is too short; expected at least 8 characters"),
+    (
+        "lan.password=12345678",
+        "lan.password: value is not text; expected the password as text (a password of digits "
+        "only goes in JSON quotes, e.g. lan.password='\"<the digits>\"')",
+    ),
+    (
+        "lan.trusted-clients=192.168.1.20,0.0.0.0/0",
+        'lan.trusted-clients: "192.168.1.20,0.0.0.0/0" holds "0.0.0.0/0", which opens the API '
+        "to too many addresses; expected the clients' own addresses or a network of at most /8",
+    ),
+    (
+        "lan.trusted-clients=1c-server",
+        'lan.trusted-clients: "1c-server" holds "1c-server", which is not an IP address or '
+        "network; expected e.g. 192.168.1.20 or 192.168.1.0/24",
+    ),
+    (
+        "lan.tls-cert=lan.crt",
+        'lan.tls-cert: "lan.crt" is not an absolute path; '
+        "expected e.g. /var/snap/kassa-appliance/common/lan.crt",
+    ),
+    (
+        "lan.tls-key=lan.key",
+        'lan.tls-key: "lan.key" is not an absolute path; '
+        "expected e.g. /var/snap/kassa-appliance/common/lan.key",
+    ),
+    (
+        "lan.cors-origins=shop.example.ru",
+        'lan.cors-origins: "shop.example.ru" holds "shop.example.ru", which is not a page '
+        "origin; expected * or e.g. https://shop.example.ru (scheme and host, no path)",
+    ),
+    (
+        "lan.cors-origins=true",
+        "lan.cors-origins: true is not allowed; expected comma-separated values, "
+        "e.g. https://shop.example.ru",
+    ),
+]
+
 INVALID_VALUES = [
     (
         "bitrix.portal=http://example.bitrix24.ru",
@@ -537,6 +607,20 @@ INVALID_VALUES = [
     (
         "bitrix.allowed-users=0",
         "bitrix.allowed-users: 0 is not allowed; "
+        "expected comma-separated Bitrix24 user ids, e.g. 1,17,42",
+    ),
+    (
+        "bitrix.allowed-departments=1,sales",
+        'bitrix.allowed-departments: "1,sales" is not allowed; '
+        "expected comma-separated Bitrix24 department ids, e.g. 1,5,12",
+    ),
+    (
+        "bitrix.allowed-departments=0",
+        "bitrix.allowed-departments: 0 is not allowed; expected positive Bitrix24 department ids",
+    ),
+    (
+        "bitrix.notify-users=1,admin",
+        'bitrix.notify-users: "1,admin" is not allowed; '
         "expected comma-separated Bitrix24 user ids, e.g. 1,17,42",
     ),
     (
@@ -738,6 +822,25 @@ INVALID_VALUES = [
         "maxbot.cashiers=d5=Иванов",
         'maxbot.cashiers: "d5=Иванов" names d5, but MAX has no departments; expected MAX user ids',
     ),
+    (
+        "maxbot.cashiers=Иванов",
+        "maxbot.cashiers: \"Иванов\" is not a cashier list: entry 'Иванов'; expected "
+        "<MAX user id>=<cashier name>[:<INN>] entries separated by commas, "
+        "e.g. 4123456=Мастер Иванов И.И.:500100732259",
+    ),
+    (
+        "maxbot.cashiers=4123456=Иванов:123",
+        'maxbot.cashiers: "4123456=Иванов:123" is not a cashier list: entry '
+        "'4123456=Иванов:123': the cashier's INN: '123' is not an INN; expected 10 digits "
+        "(organisation) or 12 digits (individual)",
+    ),
+    (
+        "b24bot.cashiers=[17]",
+        "b24bot.cashiers: [17] is not allowed; expected who=name[:INN] entries separated by "
+        "commas, where who is a user id (17) or d and a department id (d5), "
+        "e.g. 17=Мастер Иванов И.И.:500100732259,d5=Мастер Петров П.П.",
+    ),
+    *LAN_INVALID_VALUES,
     ("automation.enabled=yes", 'automation.enabled: "yes" is not allowed; expected true or false'),
     (
         "automation.connector=my-connector",
@@ -772,11 +875,27 @@ INVALID_VALUES = [
     (
         "relay.user=two words",
         'relay.user: "two words" is not allowed; expected the NATS user name the relay\'s '
-        "operator gave",
+        "operator gave: 1-128 characters without spaces, e.g. kassa_shop-1_kassa-2",
     ),
     (
         "relay.password=short",
-        "relay.password: value has the wrong length; expected 16 to 512 characters",
+        "relay.password: value is too short; expected at least 16 characters",
+    ),
+    (
+        "relay.password=1234567890123456",
+        "relay.password: value is not text; expected the password the relay's operator gave, "
+        "as text (one of digits only goes in JSON quotes, e.g. "
+        "relay.password='\"<the digits>\"')",
+    ),
+    (
+        "relay.password=Relay Secret 0123456789",
+        "relay.password: value contains spaces or control characters; expected the value as issued",
+    ),
+    (
+        "relay.servers=tls://n1.example.ru:4222,nats://n2.example.ru:4222",
+        'relay.servers: "tls://n1.example.ru:4222,nats://n2.example.ru:4222" (server '
+        "'nats://n2.example.ru:4222') is not allowed; expected tls://host:port (the relay's "
+        "NATS servers, TLS only)",
     ),
     (
         "relay.ca-file=relay-ca.pem",
@@ -814,6 +933,19 @@ def test_every_snap_key_has_an_invalid_value_case() -> None:
         "bitrix.client-secret=s3cr3t s3cr3t s3cr3t",
         "bitrix.refresh-token=t0k3n",
         "bitrix.webhook=http://example.bitrix24.ru/rest/1/s3cr3tc0de/",
+        "bitrix.pairing=kp1.s3cr3ts3cr3ts3cr3t",
+        "bitrix.pairing=s3cr3ts3cr3ts3cr3t",
+        "maxbot.token=s3cr3t",
+        "maxbot.token=s3cr3t s3cr3t s3cr3t",
+        "maxbot.token=" + "s3cr3t" * 100,
+        "lan.password=s3cr3t",
+        "lan.password=s3cr3t s3cr3t",
+        "lan.password=" + "s3cr3t" * 50,
+        "relay.password=s3cr3t",
+        "relay.password=s3cr3t s3cr3t s3cr3t",
+        "relay.password=" + "s3cr3t" * 100,
+        "lan.password=12345678",  # a JSON number: the hint names no digits
+        "relay.password=1234567890123456",
     ],
 )
 def test_rejected_secrets_are_never_echoed(
@@ -823,7 +955,70 @@ def test_rejected_secrets_are_never_echoed(
     with pytest.raises(InvalidSettings) as raised:
         run_configure(data_dir)
     secret = assignment.split("=", 1)[1]
+    assert raised.value.messages[0].startswith(assignment.split("=", 1)[0] + ": ")
     assert all(secret not in line and "s3cr3t" not in line for line in raised.value.messages)
+
+
+SECRET_KEYS = {
+    "bitrix.client-secret",
+    "bitrix.refresh-token",
+    "bitrix.pairing",
+    "bitrix.webhook",
+    "maxbot.token",
+    "lan.password",
+    "relay.password",
+}
+
+
+def test_tokens_and_passwords_are_the_secret_keys() -> None:
+    """A new token or password key must be marked secret (never echoed); each is tested above."""
+    assert {key.name for key in SNAP_KEYS if key.secret} == SECRET_KEYS
+    suspicious = {
+        key.name
+        for key in SNAP_KEYS
+        if any(word in key.name for word in ("secret", "token", "password", "webhook"))
+    }
+    assert suspicious <= SECRET_KEYS
+
+
+@pytest.mark.parametrize(
+    ("assignments", "message"),
+    [
+        (
+            ("lan.enabled=true", "lan.password=s3cr3t-Password"),
+            "lan.username and lan.password go together; expected both",
+        ),
+        (
+            ("lan.enabled=true",),
+            "lan.enabled needs lan.username and lan.password (HTTP Basic), or "
+            "lan.trusted-clients for clients that cannot send credentials",
+        ),
+        (
+            ("lan.enabled=true", "lan.trusted-clients=192.168.1.20", "lan.tls-cert=/a/lan.crt"),
+            "lan.tls-cert and lan.tls-key go together; expected both",
+        ),
+        (("lan.kkm-port=16732",), "lan.kkm-port equals lan.port; expected another port or 0"),
+        (
+            ("relay.enabled=true", "relay.password=s3cr3t-Relay-Password"),
+            "relay.servers, relay.tenant must be set when relay.enabled is true; "
+            "expected the values from the relay's operator",
+        ),
+        (
+            ("maxbot.enabled=true",),
+            "maxbot.enabled is true but maxbot.token is not set; "
+            "expected the bot's token from business.max.ru",
+        ),
+    ],
+)
+def test_keys_that_go_together_are_named_in_one_line(
+    snapd: FakeSnapd, data_dir: Path, assignments: tuple[str, ...], message: str
+) -> None:
+    """A group's own rule across its keys names the keys itself, never a secret's value."""
+    snapd.snap_set(*assignments)
+    with pytest.raises(InvalidSettings) as raised:
+        run_configure(data_dir)
+    assert raised.value.messages == [message]
+    assert not (data_dir / CONFIG_FILE_NAME).exists()
 
 
 def test_all_problems_are_reported_at_once_in_key_order(snapd: FakeSnapd, data_dir: Path) -> None:
@@ -914,11 +1109,18 @@ def test_install_seeds_only_unset_keys_and_never_the_driver(snapd: FakeSnapd) ->
         "register.url": "http://127.0.0.1:16732",
         "shift.auto-open": True,
         "shift.auto-close": True,
+        "b24bot.enabled": False,
+        "maxbot.enabled": False,
+        "automation.enabled": False,
+        "lan.enabled": False,
+        "lan.port": 16732,
+        "relay.enabled": False,
     }
     store = snapd.store
     assert store["kassa"]["id"] == "shop-7" and store["log"]["level"] == "debug"
     assert store["shift"] == {"auto-open": True, "auto-close": True}
     assert "driver" not in store["register"]
+    assert store["lan"] == {"enabled": False, "port": 16732}
 
     snapd.forget_calls()
     assert seed_defaults(Snapctl()) == {}
@@ -929,6 +1131,23 @@ def test_install_seeds_values_configure_accepts(snapd: FakeSnapd, data_dir: Path
     seed_defaults(Snapctl())
     run_configure(data_dir)
     assert config_json(data_dir)["register"]["driver"] is None
+
+
+def test_install_shows_every_channel_switched_off_and_keeps_a_preset(
+    snapd: FakeSnapd, data_dir: Path
+) -> None:
+    """Each channel appears in `snap get kassa-appliance` (off), the LAN port with it; a
+    value set before the install hook (a gadget default) is kept."""
+    snapd.snap_set("lan.port=8080")
+    seeded = seed_defaults(Snapctl())
+    assert "lan.port" not in seeded and snapd.store["lan"]["port"] == 8080
+    for group in ("b24bot", "maxbot", "automation", "lan", "relay"):
+        assert snapd.store[group]["enabled"] is False
+    assert not any(KEYS_BY_NAME[name].secret for name in seeded)
+    run_configure(data_dir)
+    written = config_json(data_dir)
+    assert written["lan"]["port"] == 8080
+    assert not any(written[group]["enabled"] for group in ("b24bot", "maxbot", "lan", "relay"))
 
 
 # -- post-refresh ----------------------------------------------------------------------------
@@ -1065,10 +1284,37 @@ def test_post_refresh_hook_script_fails_the_refresh_on_a_newer_schema(
 # -- documentation ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "document", [REPO / "hooks" / "configure", REPO / "docs" / "configuration.md"]
-)
-def test_every_key_is_documented(document: Path) -> None:
-    text = document.read_text(encoding="utf-8")
-    missing = [key.name for key in SNAP_KEYS if key.name not in text]
-    assert missing == []
+def _top_comment_block(script: Path) -> str:
+    """The hook's leading comment lines (nextcloud-snap style: every key documented there)."""
+    lines = script.read_text(encoding="utf-8").splitlines()[1:]  # after the shebang
+    block = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        block.append(line)
+    return "\n".join(block)
+
+
+def test_every_key_is_documented_at_the_top_of_the_configure_hook() -> None:
+    block = _top_comment_block(REPO / "hooks" / "configure")
+    words = set(re.findall(r"[a-z0-9]+\.[a-z0-9-]+", block))
+    assert [key.name for key in SNAP_KEYS if key.name not in words] == []
+
+
+def test_every_key_is_documented_in_the_configuration_guide() -> None:
+    """Each key as `code` in docs/configuration.md, with a section per channel group that
+    links that channel's own document."""
+    text = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert [key.name for key in SNAP_KEYS if f"`{key.name}`" not in text] == []
+    for group, document in [
+        ("b24bot", "chat-bots.md"),
+        ("maxbot", "chat-bots.md"),
+        ("automation", "automation.md"),
+        ("lan", "lan-api.md"),
+        ("relay", "relay.md"),
+    ]:
+        section = re.search(rf"^## `{group}\.\*`.*?(?=^## |\Z)", text, re.M | re.S)
+        assert section is not None, f"no section for {group}"
+        assert f"]({document}" in section.group(0), f"{group} section does not link {document}"
+        assert f"snap set kassa-appliance {group}." in section.group(0), group
+        assert (REPO / "docs" / document).exists()

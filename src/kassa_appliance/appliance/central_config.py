@@ -3,15 +3,16 @@ checked with the ``snap set`` rules and put in force in the running engine.
 
 The business keys a kassa's CRM may set, in ``snap set`` form (docs/architecture.md
 "Central settings"): ``operator.name``, ``operator.vatin``, ``company.taxation``,
-``bitrix.allowed-users`` — each parsed by its ``snap set`` key's own function and the
-sections validated by the same models (:class:`OperatorConfig`, :class:`CompanyConfig`,
-``check_user_ids``) — and two the ``snap set`` side has no key for: ``receipt.vat`` (the
+``bitrix.allowed-users``, ``bitrix.allowed-departments`` (their users and those of their
+sub-departments may create jobs, ``bitrix/departments.py``), ``bitrix.notify-users`` (who
+hears of the kassa's problems, ``bitrix/notifications.py``) — each parsed by its ``snap
+set`` key's own function and the sections validated by the same models
+(:class:`OperatorConfig`, :class:`CompanyConfig`, the ``check_*_ids`` rules of
+:class:`BitrixConfig`) — and two the ``snap set`` side has no key for: ``receipt.vat`` (the
 VAT type of a position without one, the receipt model's own rule) and
 ``receipt.payments-place`` (tag 1187). A key set centrally overrides the ``snap set`` value
 of that key; a key not set keeps it. Device keys (register, pairing, portal, kassa id,
-shift, log …) are refused: they stay in ``snap set``. ``bitrix.allowed-departments`` is
-refused too, for now: the daemon cannot yet check a creator's department, and accepting
-it silently would let anyone print.
+shift, log …) are refused: they stay in ``snap set``.
 
 A version is validated whole before anything changes: on any problem nothing is applied
 and :class:`SettingsRefused` carries one line per problem, each starting with its key.
@@ -35,15 +36,19 @@ from kassa_appliance.fiscal.receipt_rules import check_text
 from kassa_appliance.fiscal.receipt_values import parse_tax_type
 from kassa_appliance.setting_checks import first_control_character
 
-SNAP_SET_KEYS = ("operator.name", "operator.vatin", "company.taxation", "bitrix.allowed-users")
+SNAP_SET_KEYS = (
+    "operator.name",
+    "operator.vatin",
+    "company.taxation",
+    "bitrix.allowed-users",
+    "bitrix.allowed-departments",
+    "bitrix.notify-users",
+)
 RECEIPT_KEYS = ("receipt.vat", "receipt.payments-place")
 CENTRAL_KEYS = (*SNAP_SET_KEYS, *RECEIPT_KEYS)
-NOT_YET_SUPPORTED = {
-    "bitrix.allowed-departments": (
-        "is not supported by this appliance version yet; expected bitrix.allowed-users "
-        "(user ids) instead"
-    ),
-}
+NOT_YET_SUPPORTED: Mapping[str, str] = {}
+"""Keys the app may write that this appliance version cannot apply yet: refused with the
+reason rather than ignored (ignoring an access rule would let anyone print)."""
 
 
 def _parse_vat(raw: object) -> str:
@@ -131,14 +136,21 @@ def central_applier(
         except ValidationError as error:
             raise SettingsRefused("\n".join(describe_validation_error(error))) from None
         merged = config.model_copy(update={"operator": operator, "company": company})
-        users = values.get("bitrix.allowed-users", config.bitrix.allowed_users)
+        bitrix = config.bitrix
+        users = values.get("bitrix.allowed-users", bitrix.allowed_users)
+        departments = values.get("bitrix.allowed-departments", bitrix.allowed_departments)
+        notify = values.get("bitrix.notify-users", bitrix.notify_users)
         engine.update_defaults(
             operator=operator_of(merged),
             taxation=merged.company.taxation,
             vat=_text_or_none(values.get("receipt.vat")),
             payments_place=_text_or_none(values.get("receipt.payments-place")),
         )
-        return AppliedSettings(allowed_users=frozenset(_ids(users)))
+        return AppliedSettings(
+            allowed_users=frozenset(_ids(users)),
+            allowed_departments=frozenset(_ids(departments)),
+            notify_users=_ids(notify),
+        )
 
     return apply
 

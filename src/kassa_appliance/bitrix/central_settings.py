@@ -11,7 +11,8 @@ and ``ERROR`` (why it refused ``VERSION``, ``""`` when it took it). A save rings
 push (re)connect, in case one was missed), hands SETTINGS to the ``apply`` callback and
 answers. The callback belongs to the daemon (``appliance``, which this part never imports):
 it validates the whole version with the same models as ``snap set`` and, only if all of it
-is valid, puts it in force and returns what the link itself must apply (the allowed users);
+is valid, puts it in force and returns what the link itself must apply (the allowed users
+and departments, who hears of problems);
 otherwise it raises :class:`SettingsRefused` with the reason, and the settings in force
 stay as they were. A doorbell has no trustworthy sender: only the stored item is read.
 """
@@ -48,6 +49,11 @@ class AppliedSettings:
     """What the link applies itself once the daemon put a version in force."""
 
     allowed_users: frozenset[int]
+    allowed_departments: frozenset[int] = frozenset()
+    """Their users (sub-departments included) may create jobs too (bitrix/departments.py)."""
+    notify_users: tuple[int, ...] = ()
+    """Who hears of the kassa's problems (bitrix/notifications.py); empty: the admin who
+    paired it."""
 
 
 Applier = Callable[[Mapping[str, Any]], AppliedSettings]

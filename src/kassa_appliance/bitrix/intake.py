@@ -11,6 +11,11 @@ STATE ``cancelled`` (set by an operator in Bitrix24) cancels a job still ``recei
 (:meth:`Journal.cancel <kassa_appliance.fiscal.journal.Journal.cancel>`); a job that may have
 reached the register is not cancelled: the item gets STATE ``accepted`` and ERROR
 ``cancel-refused`` with the reason, and later its real outcome.
+
+Who may create and cancel jobs is :class:`~kassa_appliance.bitrix.departments.CreatorCheck`'s
+answer (allowed users, allowed departments): a job whose creator's departments are not
+known yet is left untaken (its item stays ``new``) until the lookup answers and the link
+reconciles; it is refused (``creator-not-allowed``) only when the answer is "not allowed".
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kassa_appliance.bitrix.departments import CreatorCheck
 from kassa_appliance.bitrix.engine_port import EngineAdapter
 from kassa_appliance.bitrix.parsing import (
     ParsedJob,
@@ -60,7 +66,10 @@ class Intake:
     ) -> None:
         self._engine = engine
         self.kassa_id = kassa_id
-        self._allowed = allowed_users
+        self.creators = CreatorCheck(allowed_users)
+        """Who may create and cancel jobs (``JobLink.set_allowed_*`` changes it)."""
+        self.waiting_creator: dict[str, int | None] = {}
+        """Jobs left untaken until their creator's departments are known (job id → user)."""
         self.health = health
         self._wake_reporter = wake_reporter
         self.item_ids: dict[str, int] = {}
@@ -133,22 +142,37 @@ class Intake:
                 ),
                 created_by=stored.created_by,
             )
-        elif self._allowed and stored.created_by not in self._allowed:
+        elif (verdict := self.creators.check(stored.created_by)).admitted is None:
+            self._wait_for_creator(stored)
+            return False
+        elif not verdict.admitted:
+            self.waiting_creator.pop(stored.job_id, None)
             created = self._engine.refuse(
                 stored.job_id,
                 code="creator-not-allowed",
                 reason=(
-                    f"job created by Bitrix24 user {stored.created_by}, who is not in "
-                    "bitrix.allowed-users; refused without printing"
+                    f"job created by Bitrix24 user {stored.created_by}, {verdict.reason}; "
+                    "refused without printing"
                 ),
                 created_by=stored.created_by,
             )
         else:
+            self.waiting_creator.pop(stored.job_id, None)
             created = self._submit(stored)
         if created:
             log.info("job %s accepted from Bitrix24 user %s", stored.job_id, stored.created_by)
         self._wake_reporter()
         return created
+
+    def _wait_for_creator(self, stored: StoredJob) -> None:
+        if stored.job_id not in self.waiting_creator and len(self.waiting_creator) < 10_000:
+            log.info(
+                "job %s waits: the departments of its creator, Bitrix24 user %s, are being "
+                "looked up",
+                stored.job_id,
+                stored.created_by,
+            )
+            self.waiting_creator[stored.job_id] = stored.created_by
 
     def _submit(self, stored: StoredJob) -> bool:
         parsed = parse_stored(stored.task_text, stored.reply_text)
@@ -199,6 +223,7 @@ class Intake:
     def _cancel(self, stored: StoredJob, known: Job | None) -> bool:
         """STATE=cancelled: cancel the job if it has not reached the register."""
         job_id = stored.job_id
+        self.waiting_creator.pop(job_id, None)
         by = f"bitrix24 user {stored.modified_by or '?'}"
         if known is None:  # cancelled before this appliance took it
             created = self._engine.refuse(
@@ -225,11 +250,14 @@ class Intake:
             return False
         if job_id in self._cancel_refused:
             return False
-        if self._allowed and stored.modified_by not in self._allowed:
+        verdict = self.creators.check(stored.modified_by)
+        if verdict.admitted is None:  # the canceller is being looked up: decided later
+            return False
+        if not verdict.admitted:
             self._refuse_cancel(
                 stored,
                 f"the cancel by Bitrix24 user {stored.modified_by} was refused: the user is "
-                "not in bitrix.allowed-users; the job goes on",
+                f"{verdict.reason.removeprefix('who is ')}; the job goes on",
             )
             return False
         try:

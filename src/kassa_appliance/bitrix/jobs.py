@@ -40,6 +40,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from kassa_appliance.aio import wait_event
+from kassa_appliance.bitrix.departments import DepartmentDirectory as Directory
 from kassa_appliance.bitrix.doorbells import Doorbells
 from kassa_appliance.bitrix.engine_port import EngineAdapter, EnginePort
 from kassa_appliance.bitrix.errors import BitrixError
@@ -181,7 +182,11 @@ class JobLink:
 
     def set_allowed_users(self, users: frozenset[int]) -> None:
         """Who may create jobs from now on (central settings; empty: anyone)."""
-        self._intake._allowed = frozenset(users)
+        self._intake.creators.users = frozenset(users)
+
+    def set_allowed_departments(self, ids: frozenset[int], lookup: Directory | None = None) -> None:
+        """Whose users (sub-departments too) may also create jobs; ``lookup``: bitrix_link's."""
+        self._intake.creators.set_departments(ids, lookup)
 
     async def ensure_storage(self) -> None:
         """Create KASSAJOB/KASSADEV and their properties where missing (idempotent)."""

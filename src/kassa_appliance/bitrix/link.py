@@ -29,7 +29,13 @@ from kassa_appliance.bitrix.auth import (
     WebhookAuth,
 )
 from kassa_appliance.bitrix.budget import RestBudget
-from kassa_appliance.bitrix.central_settings import CONFIG_COMMAND, Applier, CentralSettings
+from kassa_appliance.bitrix.central_settings import (
+    CONFIG_COMMAND,
+    AppliedSettings,
+    Applier,
+    CentralSettings,
+)
+from kassa_appliance.bitrix.departments import DepartmentDirectory
 from kassa_appliance.bitrix.jobs import EngineAdapter, EnginePort, JobLink
 from kassa_appliance.bitrix.notifications import CONFIRM_SECONDS, ProblemNotifier
 from kassa_appliance.bitrix.pairing import debug_pause_before_token_save
@@ -120,6 +126,7 @@ async def bitrix_link(
         data_dir=data_dir,
         tagged=isinstance(auth, OAuthAuth),
         confirm_after=notify_confirm_after,
+        recipients=settings.notify_users,
     )
     engine_status = engine_status_dict(engine)
 
@@ -138,13 +145,20 @@ async def bitrix_link(
         health=health,
         live=lambda: pull is not None and pull.status.connected,
     )
+    # Creators' departments are looked up off the intake's path (bitrix/departments.py).
+    directory = DepartmentDirectory(rest, on_answer=link.request_reconcile, backoff=link.backoff)
+    link.set_allowed_departments(frozenset(settings.allowed_departments), directory)
+    health.add_section("creator_lookups", directory.snapshot)
+
+    def on_applied(applied: AppliedSettings) -> None:
+        link.set_allowed_users(applied.allowed_users)
+        link.set_allowed_departments(applied.allowed_departments)
+        notifier.set_recipients(applied.notify_users)
+
     settings_reader: CentralSettings | None = None
     if central is not None:
         settings_reader = CentralSettings(
-            rest,
-            kassa_id=kassa_id,
-            apply=central,
-            on_applied=lambda applied: link.set_allowed_users(applied.allowed_users),
+            rest, kassa_id=kassa_id, apply=central, on_applied=on_applied
         )
         health.add_section("central_settings", settings_reader.snapshot)
 
@@ -179,6 +193,10 @@ async def bitrix_link(
         asyncio.create_task(
             supervised("admin notifications", notifier.run, health, link.backoff),
             name="bitrix-notifications",
+        ),
+        asyncio.create_task(
+            supervised("creator lookups", directory.run, health, link.backoff),
+            name="bitrix-creator-lookups",
         ),
     ]
     if settings_reader is not None:

@@ -1,7 +1,9 @@
 """The ``bitrix`` section of the configuration: which portal, and how the appliance signs in.
 
 OAuth (client id, secret and the refresh token from pairing) for the full link with
-Push&Pull, or an inbound webhook for REST only; ``allowed_users`` limits who may create jobs;
+Push&Pull, or an inbound webhook for REST only; ``allowed_users`` and ``allowed_departments``
+limit who may create jobs (``bitrix/departments.py``); ``notify_users`` get the kassa's problem
+notifications (``bitrix/notifications.py``);
 ``rest_rate``/``rest_burst`` size the daemon's REST budget (``bitrix/budget.py``).
 The rules here run on every load of ``config.json`` and on every ``snap set``.
 """
@@ -71,6 +73,35 @@ def check_user_ids(values: Iterable[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(ids))
 
 
+MAX_ALLOWED_DEPARTMENTS = 100
+"""Departments a kassa may admit (each a branch of the company structure, with its
+sub-departments): a bound on what one lookup has to compare, far above any real list."""
+MAX_NOTIFY_USERS = 50
+"""Users notified of a problem: one ``im.notify.system.add`` each, from the REST budget."""
+
+
+def check_department_ids(values: Iterable[int]) -> tuple[int, ...]:
+    ids = tuple(values)
+    if any(isinstance(department, bool) or department <= 0 for department in ids):
+        raise ValueError("is not allowed; expected positive Bitrix24 department ids")
+    unique = tuple(dict.fromkeys(ids))
+    if len(unique) > MAX_ALLOWED_DEPARTMENTS:
+        raise ValueError(
+            f"has {len(unique)} departments; expected at most {MAX_ALLOWED_DEPARTMENTS} "
+            "(a department admits its sub-departments too: list the parent instead)"
+        )
+    return unique
+
+
+def check_notify_users(values: Iterable[int]) -> tuple[int, ...]:
+    unique = check_user_ids(values)
+    if len(unique) > MAX_NOTIFY_USERS:
+        raise ValueError(
+            f"has {len(unique)} users; expected at most {MAX_NOTIFY_USERS} Bitrix24 user ids"
+        )
+    return unique
+
+
 REST_RATE_MAX = 250.0
 """Requests per second the budget may be set to: far above any portal (5/s on Enterprise);
 the loopback emulator's fast test profile needs more than a real portal."""
@@ -107,6 +138,10 @@ class BitrixConfig(SettingsSection):
     webhook: SecretStr | None = None
     token_url: str = "https://oauth.bitrix.info/oauth/token/"
     allowed_users: tuple[int, ...] = ()
+    allowed_departments: tuple[int, ...] = ()
+    """Users of these departments (and of their sub-departments) may create jobs too."""
+    notify_users: tuple[int, ...] = ()
+    """Who hears of the kassa's problems; empty: the admin who paired it."""
     rest_rate: float = DEFAULT_RATE
     """The REST budget's requests per second (the portal drains 2/s, Enterprise 5/s)."""
     rest_burst: int = DEFAULT_BURST
@@ -115,6 +150,8 @@ class BitrixConfig(SettingsSection):
     _portal = field_validator("portal")(optional(check_portal_url))
     _token_url = field_validator("token_url")(check_http_url)
     _users = field_validator("allowed_users")(check_user_ids)
+    _departments = field_validator("allowed_departments")(check_department_ids)
+    _notify_users = field_validator("notify_users")(check_notify_users)
     _rest_rate = field_validator("rest_rate")(check_rest_rate)
     _rest_burst = field_validator("rest_burst")(check_rest_burst)
 

@@ -62,7 +62,12 @@ from kassa_appliance.appliance.hooks.snap_values import (
     _text,
     show_value,
 )
-from kassa_appliance.bitrix.settings import check_rest_burst, check_rest_rate
+from kassa_appliance.bitrix.settings import (
+    check_department_ids,
+    check_notify_users,
+    check_rest_burst,
+    check_rest_rate,
+)
 from kassa_appliance.inputs import shorten
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -156,6 +161,47 @@ def parse_allowed_users(raw: object) -> object:
         raise problem from None
 
 
+def _id_list(raw: object, problem: BadValue) -> list[int]:
+    """``1,5,12`` (a string), ``5`` (a number) or ``[1, 5]`` (a JSON list) as whole numbers."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str | list):
+        raise problem
+    if isinstance(raw, int):
+        items: list[object] = [raw]
+    elif isinstance(raw, str):
+        items = [part.strip() for part in raw.split(",")] if raw.strip() else []
+    else:
+        items = list(raw)
+    ids: list[int] = []
+    for item in items:
+        if isinstance(item, str) and item.isascii() and item.isdigit():
+            ids.append(int(item))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            ids.append(item)
+        else:
+            raise problem
+    return ids
+
+
+def parse_allowed_departments(raw: object) -> object:
+    """Department ids like :func:`parse_allowed_users`; sub-departments count too."""
+    problem = BadValue(
+        "is not allowed; expected comma-separated Bitrix24 department ids, e.g. 1,5,12"
+    )
+    try:
+        return check_department_ids(_id_list(raw, problem))
+    except ValueError as error:
+        raise BadValue(str(error)) from None
+
+
+def parse_notify_users(raw: object) -> object:
+    """User ids like :func:`parse_allowed_users`, at most ``MAX_NOTIFY_USERS``."""
+    problem = BadValue("is not allowed; expected comma-separated Bitrix24 user ids, e.g. 1,17,42")
+    try:
+        return check_notify_users(_id_list(raw, problem))
+    except ValueError as error:
+        raise BadValue(str(error)) from None
+
+
 def parse_bool(raw: object) -> object:
     if isinstance(raw, bool):
         return raw
@@ -185,6 +231,12 @@ SNAP_KEYS: tuple[SnapKey, ...] = (
     SnapKey("bitrix.pairing", parse_pairing, "pairing code from the Kassa app", True),
     SnapKey("bitrix.webhook", parse_webhook, "inbound webhook URL (REST only)", True),
     SnapKey("bitrix.allowed-users", parse_allowed_users, "user ids allowed to create jobs"),
+    SnapKey(
+        "bitrix.allowed-departments",
+        parse_allowed_departments,
+        "department ids whose users (sub-departments too) may create jobs",
+    ),
+    SnapKey("bitrix.notify-users", parse_notify_users, "user ids told of the kassa's problems"),
     SnapKey("bitrix.rest-rate", parse_rest_rate, "REST requests per second this kassa may send"),
     SnapKey("bitrix.rest-burst", parse_rest_burst, "REST requests this kassa may send at once"),
     SnapKey("kassa.id", parse_kassa_id, "this appliance's kassa id in Bitrix24"),
@@ -218,9 +270,20 @@ INSTALL_SEEDED_KEYS: tuple[str, ...] = (
     "shift.auto-open",
     "shift.auto-close",
     "log.level",
+    "b24bot.enabled",
+    "maxbot.enabled",
+    "automation.enabled",
+    "lan.enabled",
+    "lan.port",
+    "relay.enabled",
 )
 """Keys the install hook makes visible in ``snap get``. Never ``register.driver``: on a
-device the register is an explicit choice, so the simulator is never the silent default."""
+device the register is an explicit choice, so the simulator is never the silent default.
+
+Each channel's on switch (``false``) is seeded so ``snap get kassa-appliance`` shows that
+the channel exists, and ``lan.port`` because LAN clients (1C, a web shop) must be pointed
+at it. Nothing whose default may move with a release (``maxbot.api-url``, poll intervals)
+is seeded: a seeded value is pinned on that device for good."""
 
 
 # -- document ↔ config ---------------------------------------------------------------------
