@@ -60,6 +60,7 @@ from kassa_appliance.testbeds.bitrix24.rest_events import OfflineEvents, event_h
 from kassa_appliance.testbeds.bitrix24.rest_im import NotificationLog, im_handlers
 from kassa_appliance.testbeds.bitrix24.rest_imbot import imbot_handlers
 from kassa_appliance.testbeds.bitrix24.rest_portal import PortalExtras, portal_handlers
+from kassa_appliance.testbeds.bitrix24.rest_users import user_handlers
 from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID, PortalState
 from kassa_appliance.testbeds.bitrix24.web import MAX_BODY_BYTES, Request, Response, WebServer
 
@@ -101,6 +102,7 @@ class Emulator:
         self.api = RestApi(state, push, self.limits)
         self.portal_extras = PortalExtras()
         self.api.add_methods(portal_handlers(self.portal_extras))
+        self.api.add_methods(user_handlers(self.state, self.portal_extras.company))
         self.notifications = NotificationLog()
         self.api.add_methods(im_handlers(self.state, self.notifications))
         self.events = OfflineEvents()  # offline event queue (rest_events)

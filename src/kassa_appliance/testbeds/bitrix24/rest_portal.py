@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kassa_appliance.testbeds.bitrix24.rest_types import Answer, ApiError, Caller, Handler
+from kassa_appliance.testbeds.bitrix24.rest_users import CompanyStructure
 
 PLACEMENTS = frozenset({"LEFT_MENU", "CRM_DEAL_DETAIL_TAB", "CRM_DEAL_LIST_MENU", "DEFAULT"})
 
@@ -32,6 +33,8 @@ class PortalExtras:
         ]
     )
     deal_rows: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    company: CompanyStructure = field(default_factory=CompanyStructure)
+    """Departments and who is in them (``user.get``/``department.get``, rest_users.py)."""
 
 
 def portal_handlers(extras: PortalExtras) -> dict[str, Handler]:
