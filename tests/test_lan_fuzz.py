@@ -30,7 +30,9 @@ REQUESTS = 10_000
 CONCURRENCY = 24
 VALID_BOUND = 10.0
 """Seconds from POST to ``ready`` for a valid receipt while the fuzz runs."""
-ANSWERED = {200, 201, 400, 401, 403, 404, 405, 409, 413, 501}
+ANSWERED = {200, 201, 400, 401, 403, 404, 405, 409, 413, 429, 501}
+"""429: the guessing client is locked out after 10 wrong passwords (channels/lan/throttle)."""
+GOOD_AUTH = "Basic " + base64.b64encode(f"{AUTH[0]}:{AUTH[1]}".encode()).decode()
 
 Request = tuple[str, str, bytes, dict[str, str]]
 ODD_POSTS = [
@@ -176,13 +178,23 @@ async def test_fuzz_every_malformed_request_is_answered(daemon: LanDaemon) -> No
     unanswered: list[str] = []
     counts: dict[int, int] = {}
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=daemon.base, timeout=30, limits=limits) as client:
+    # Wrong passwords come from their own address (as a guesser would): its lock-out must
+    # not stop the garbage with the right password from reaching the parsers.
+    fuzzer = httpx.AsyncHTTPTransport(local_address="127.0.0.2", limits=limits)
+    guesser = httpx.AsyncHTTPTransport(local_address="127.0.0.3", limits=limits)
+    async with (
+        httpx.AsyncClient(base_url=daemon.base, timeout=30, transport=fuzzer) as client,
+        httpx.AsyncClient(base_url=daemon.base, timeout=30, transport=guesser) as guessing,
+    ):
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def send(request: Request) -> None:
             method, path, body, headers = request
+            wrong = headers.get("Authorization", GOOD_AUTH) != GOOD_AUTH
             async with gate:
-                response = await client.request(method, path, content=body, headers=headers)
+                response = await (guessing if wrong else client).request(
+                    method, path, content=body, headers=headers
+                )
             counts[response.status_code] = counts.get(response.status_code, 0) + 1
             try:
                 response.json()

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from lan_support import InProcessLan, in_process_lan, wait_until
@@ -207,6 +208,24 @@ async def test_auth_is_required_but_server_info_is_open(lan: InProcessLan) -> No
     assert lan.journal.get("lan:w1") is None
     assert (await anonymous.get("/")).status_code == 401
     assert (await lan.client().get("/")).status_code == 200
+
+
+async def test_ten_wrong_passwords_lock_that_address_out_even_for_the_right_one(
+    lan: InProcessLan,
+) -> None:
+    """A guesser gets 401 ten times, then 429 with Retry-After — also for the right password,
+    so a lucky guess tells nothing; another address (the 1C server) is not affected."""
+    guesser = lan.client(
+        auth=("kassa1c", "guess"), transport=httpx.AsyncHTTPTransport(local_address="127.0.0.3")
+    )
+    answers = [(await guesser.get("/api/v2/devices")).status_code for _ in range(10)]
+    assert answers == [401] * 10
+    locked = await guesser.get("/api/v2/devices")
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
+    assert "паролей" in locked.json()["error"]["description"]
+    right_but_locked = lan.client(transport=httpx.AsyncHTTPTransport(local_address="127.0.0.3"))
+    assert (await right_but_locked.get("/api/v2/devices")).status_code == 429
+    assert (await lan.client().get("/api/v2/devices")).status_code == 200  # 127.0.0.1
 
 
 async def test_device_id_picks_the_device_and_activation(lan: InProcessLan) -> None:

@@ -10,6 +10,8 @@
   register; allowed origins get CORS headers and the Private Network Access answer
   (``Access-Control-Allow-Private-Network: true``) Chrome asks for when an https page
   calls a LAN address.
+* **Guessing**: an address that sends wrong credentials 10 times within a minute is
+  answered 429 for a minute (:mod:`kassa_appliance.channels.lan.throttle`).
 * **Errors**: every HTTP-level problem (401, 403, 404, 405, 413, 500) is answered in the
   caller's dialect: Atol's ``{"error": {"code", "description"}}`` or KKMServer's
   ``{"Status": 2, "Error"}``.
@@ -28,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from kassa_appliance.channels.lan.settings import LanConfig
+from kassa_appliance.channels.lan.throttle import LoginThrottle
 from kassa_appliance.channels.lan.wr_shapes import error_body
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,7 @@ class Access:
         self._origins = frozenset(config.cors_origins)
         self.failed_logins = 0
         self.trusted_calls = 0
+        self.throttle = LoginThrottle()
 
     def is_trusted(self, address: str | None) -> bool:
         if not address or not self._networks:
@@ -126,13 +130,23 @@ class Access:
             return problem_response(request, 403, "Запросы с этой страницы не разрешены")
         if request.path.rstrip("/") in PUBLIC_PATHS:
             return None
+        address = request.remote or ""
+        locked = self.throttle.retry_after(address)
+        if locked is not None and request.headers.get("Authorization"):
+            response = problem_response(
+                request, 429, "Слишком много неверных паролей; повторите позже"
+            )
+            response.headers["Retry-After"] = str(max(1, round(locked)))
+            return response
         if self.has_credentials(request.headers.get("Authorization")):
+            self.throttle.succeeded(address)
             return None
         if self.is_trusted(request.remote):
             self.trusted_calls += 1
             return None
         if request.headers.get("Authorization"):
             self.failed_logins += 1
+            self.throttle.failed(address)
             log.warning("LAN API: wrong credentials from %s", request.remote)
         response = problem_response(request, 401, "Требуется авторизация (HTTP Basic)")
         response.headers["WWW-Authenticate"] = REALM

@@ -130,6 +130,7 @@ class LanServer:
             "pending_requests": self.queue.pending_requests,
             "blocked": block.client_id if block.is_blocked else None,
             "failed_logins": self.access.failed_logins,
+            "locked_out_addresses": self.access.throttle.locked_addresses(),
             "mirrored_to_bitrix24": self.mirror,
         }
         if self.config.trusted_clients:
