@@ -30,8 +30,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Parallel over the machine's cores, a test module per worker (module fixtures such as a
+# shared daemon or NATS cluster stay in one process); every test still runs.
 pytest: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # The Bitrix24 app (app/): locked npm install, strict type check, build of
 # app/dist/kassa-app.zip, Vitest unit tests.
