@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from kassa_appliance.registers.factory import simulator_state_dir
@@ -16,11 +16,13 @@ from kassa_appliance.registers.simulator import read_state
 from kassa_appliance.registers.simulator_faults import (
     FAULT_NAMES,
     Fault,
+    OfdBacklog,
     advance_clock,
     clear_faults,
     read_control,
     set_fault,
     set_fn_validity,
+    set_ofd_backlog,
 )
 
 
@@ -58,6 +60,15 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     when.add_argument("--days", type=int, help="this many days from today")
     when.add_argument("--off", action="store_true", help="back to registration + 3 years")
     expiry.set_defaults(handler=_fn_expiry)
+
+    backlog = commands.add_parser(
+        "ofd-backlog", help="documents not sent to the OFD for days (the OFD link down)"
+    )
+    since = backlog.add_mutually_exclusive_group(required=True)
+    since.add_argument("--days", type=float, help="the oldest unsent one is this many days old")
+    since.add_argument("--off", action="store_true", help="the OFD link back: all sent")
+    backlog.add_argument("--count", type=int, default=1, help="how many are unsent (default 1)")
+    backlog.set_defaults(handler=_ofd_backlog)
 
     state = commands.add_parser("state", help="print the device counters")
     state.set_defaults(handler=_state)
@@ -119,6 +130,23 @@ def _fn_expiry(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"FN valid until {validity}" if validity else "FN validity: registration + 3 years")
+    return 0
+
+
+def _ofd_backlog(args: argparse.Namespace) -> int:
+    backlog = None
+    try:
+        if not args.off:
+            oldest = datetime.now().astimezone() - timedelta(days=float(args.days))
+            backlog = OfdBacklog(int(args.count), oldest.isoformat(timespec="seconds"))
+        set_ofd_backlog(simulator_dir(args), backlog)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if backlog is None:
+        print("OFD link back: the backlog is sent with the next task")
+    else:
+        print(f"OFD: {backlog.count} documents unsent since {backlog.since}")
     return 0
 
 

@@ -123,7 +123,7 @@ class SimulatedDevice:
     def deliver(self, state: SimulatorState) -> None:
         """The OFD and ISM links send what waits, unless the ``*_offline`` fault cuts them."""
         changed = False
-        if state.ofd_queue and not self.faults.is_set("ofd_offline"):
+        if state.ofd_queue and not self.faults.ofd_down():
             state.ofd_queue = []
             changed = True
         if state.ism_queue and not self.faults.is_set("ism_offline"):

@@ -13,7 +13,9 @@ the simulator notices a change with one ``stat`` per task and re-reads it. Forma
       },
       "clock_offset_seconds": 0,   # added to the simulator's clock (fast-forward time)
       "seed": 0,                   # seeds the random.Random used for "rate"
-      "fn_validity": "2026-12-31"  # optional: the FN's end date getFnInfo reports
+      "fn_validity": "2026-12-31", # optional: the FN's end date getFnInfo reports
+      "ofd_backlog": {"count": 3, "since": "2026-11-20T10:00:00+03:00"}
+                                   # optional: documents that never reached the OFD
     }
 
 A fault may have ``count`` (fires on the next N eligible tasks, then clears itself; the
@@ -56,7 +58,7 @@ import json
 import os
 import random
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,36 @@ def validate_fault(name: str, fault: Fault) -> None:
         raise ValueError(f"fault {name}: seconds only applies to print_delay")
 
 
+@dataclass(frozen=True)
+class OfdBacklog:
+    """Documents made before the register's life in this simulator that never reached the
+    OFD: ``count`` of them, the oldest at ``since`` (ISO time). While it is set the OFD link
+    is down, as with ``ofd_offline``: new documents join the backlog."""
+
+    count: int
+    since: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise ValueError(f"ofd_backlog count must be an integer >= 1, got {self.count!r}")
+        try:
+            datetime.fromisoformat(self.since)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"ofd_backlog since must be a time like 2026-11-20T10:00:00+03:00, "
+                f"got {self.since!r}"
+            ) from None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "since": self.since}
+
+    @classmethod
+    def from_json(cls, value: Any) -> OfdBacklog:
+        if not isinstance(value, dict) or set(value) != {"count", "since"}:
+            raise ValueError(f'ofd_backlog: expected {{"count": N, "since": TIME}}, got {value!r}')
+        return cls(count=value["count"], since=value["since"])
+
+
 @dataclass
 class Control:
     """The parsed control file."""
@@ -128,6 +160,8 @@ class Control:
     seed: int = 0
     fn_validity: str | None = None
     """ISO date ``getFnInfo`` reports as ``validityDate`` (default: registration + 3 years)."""
+    ofd_backlog: OfdBacklog | None = None
+    """``simulator ofd-backlog``: unsent documents since a time; the OFD link is down."""
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
@@ -137,6 +171,8 @@ class Control:
         }
         if self.fn_validity is not None:
             data["fn_validity"] = self.fn_validity
+        if self.ofd_backlog is not None:
+            data["ofd_backlog"] = self.ofd_backlog.to_json()
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
@@ -145,7 +181,8 @@ class Control:
             data = json.loads(text)
             if not isinstance(data, dict):
                 raise ValueError("expected a JSON object")
-            unknown = set(data) - {"faults", "clock_offset_seconds", "seed", "fn_validity"}
+            known = {"faults", "clock_offset_seconds", "seed", "fn_validity", "ofd_backlog"}
+            unknown = set(data) - known
             if unknown:
                 raise ValueError(f"unknown keys {sorted(unknown)}")
             faults: dict[str, Fault] = {}
@@ -160,11 +197,13 @@ class Control:
             validity = data.get("fn_validity")
             if validity is not None:
                 validity = _iso_date(validity)
+            backlog = data.get("ofd_backlog")
             return cls(
                 faults=faults,
                 clock_offset_seconds=float(offset),
                 seed=seed,
                 fn_validity=validity,
+                ofd_backlog=None if backlog is None else OfdBacklog.from_json(backlog),
             )
         except (ValueError, AttributeError) as exc:
             raise ValueError(f"simulator control file {source}: {exc}") from exc
@@ -263,6 +302,14 @@ def set_fn_validity(state_dir: Path, day: date | str | None) -> str | None:
     return validity
 
 
+def set_ofd_backlog(state_dir: Path, backlog: OfdBacklog | None) -> None:
+    """Make ``ofdExchangeStatus`` report ``backlog`` unsent documents (None: sent at last)."""
+    with device_lock(state_dir):
+        control = read_control(state_dir)
+        control.ofd_backlog = backlog
+        write_control(state_dir, control)
+
+
 class FaultControl:
     """The simulator's view of the control file: reloaded when it changes, fires faults.
 
@@ -285,6 +332,14 @@ class FaultControl:
     @property
     def fn_validity(self) -> str | None:
         return self._control.fn_validity
+
+    @property
+    def ofd_backlog(self) -> OfdBacklog | None:
+        return self._control.ofd_backlog
+
+    def ofd_down(self) -> bool:
+        """The OFD link is cut (``ofd_offline``, or a backlog set with ``ofd-backlog``)."""
+        return self.is_set("ofd_offline") or self._control.ofd_backlog is not None
 
     def refresh(self) -> None:
         """Re-read the control file if its inode, size or mtime changed."""

@@ -137,6 +137,10 @@ class SimulatorQueries:
     def ofd_exchange_status(self, state: SimulatorState, task: JsonDict) -> JsonDict:
         """Documents not yet sent to the OFD (``json_ofdExchangeStatus.js`` fields)."""
         queue = state.ofd_queue
+        backlog = self._device.faults.ofd_backlog  # `simulator ofd-backlog`
+        if backlog is not None:
+            older = [{"number": 1, "dateTime": backlog.since}] * backlog.count
+            queue = older + queue
         return {
             "status": {
                 "notSentCount": len(queue),
@@ -240,7 +244,8 @@ class SimulatorQueries:
 
     def _exchange_errors(self, queue: list[JsonDict], server: str) -> JsonDict:
         """No errors while the link is up; while it is down, the server's error."""
-        offline = self._device.faults.is_set(f"{server}_offline")
+        faults = self._device.faults
+        offline = faults.ofd_down() if server == "ofd" else faults.is_set(f"{server}_offline")
         failure = {"code": 2 if offline else 0, "description": "Нет связи" if offline else ""}
         last = (
             queue[0]["dateTime"]
