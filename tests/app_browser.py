@@ -259,16 +259,21 @@ def running_portal(
 
 
 @contextlib.contextmanager
-def running_appliance(settings: Any) -> Iterator[tuple[BackgroundLoop, Any]]:
+def running_appliance(
+    settings: Any, before_start: Callable[[Path], None] | None = None
+) -> Iterator[tuple[BackgroundLoop, Any]]:
     """An installed portal and the real daemon on the simulator
     (:class:`~kassa_appliance.testbeds.demo_stack.ApplianceStack`), handed out once the
-    kassa's first heartbeat is in KASSADEV."""
+    kassa's first heartbeat is in KASSADEV. ``before_start`` gets the daemon's data
+    directory before the daemon starts (e.g. to set the simulator up with its CLI)."""
     from kassa_appliance.bitrix.protocol import DEVICE_ENTITY
     from kassa_appliance.testbeds.demo_stack import ApplianceStack
 
     require_browser()
     loop = BackgroundLoop()
     appliance = ApplianceStack(settings)
+    if before_start is not None:
+        before_start(appliance.data_dir)
     loop.run(appliance.start(), timeout=60)
     try:
         emulator = appliance.emulator

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { kassaFromItem, parseTime, problemsOf, sortFleet, sortForPicker } from './fleet'
+import { fnDaysLeft, kassaFromItem, parseTime, problemsOf, sortFleet, sortForPicker } from './fleet'
 
 const now = new Date('2026-12-01T12:00:00Z')
 const item = (name: string, seen: string, status: Record<string, unknown>) => ({ ID: name.length, NAME: name, PROPERTY_VALUES: { KASSA: name, SEEN: seen, STATUS: JSON.stringify(status) } })
@@ -20,6 +20,12 @@ describe('fleet problem badges', () => {
     expect(problemsOf({ fn_expiry: '2026-12-05' }, true, now)[0]?.severity).toBe('critical')
     expect(problemsOf({ fn_expiry: '2027-06-01' }, true, now)).toEqual([])
     expect(problemsOf({ fn_expiry: '2026-11-01' }, true, now)[0]?.code).toBe('fn-expired')
+    // A date (what the heartbeat sends) counts calendar days, whatever the hour of `now`.
+    const evening = new Date(2026, 11, 1, 23, 30)
+    expect(fnDaysLeft('2026-12-11', evening)).toBe(10)
+    expect(fnDaysLeft('2026-12-01', evening)).toBe(0)
+    expect(fnDaysLeft('2026-11-30', new Date(2026, 11, 1, 0, 5))).toBe(-1)
+    expect(problemsOf({ fn_expiry: '2026-12-11' }, true, evening)[0]?.detail).toEqual({ days: 10 })
   })
   it('warns of an OFD backlog older than 3 days', () => {
     expect(problemsOf({ ofd_unsent: 4, ofd_oldest_unsent: '2026-11-30T00:00:00Z' }, true, now)).toEqual([])

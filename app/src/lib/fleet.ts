@@ -59,13 +59,32 @@ export function daysUntil(date: Date, now: Date): number {
   return Math.floor((date.getTime() - now.getTime()) / DAY_MS)
 }
 
+/** A date-only "2026-12-11" (the FN's validity, as the heartbeat sends it) → that day's local
+ * midnight; any other time as parseTime. */
+export function parseDay(value: unknown): Date | null {
+  const match = typeof value === 'string' ? /^(\d{4})-(\d{2})-(\d{2})$/.exec(value.trim()) : null
+  if (match) return new Date(Number(match[1]), Number(match[2]) - 1, Number(match[3]))
+  return parseTime(value)
+}
+
+/** Days until the FN's end: calendar days for a date (on 1 December, 11 December is 10 days
+ * away, whatever the hour), whole days for a time. */
+export function fnDaysLeft(value: unknown, now: Date): number | null {
+  const day = parseDay(value)
+  if (!day) return null
+  if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value.trim())) {
+    const today = new Date(now.getFullYear(), now.getMonth(), now.getDate())
+    return Math.round((day.getTime() - today.getTime()) / DAY_MS)
+  }
+  return daysUntil(day, now)
+}
+
 /** The problems a kassa's status shows at `now`, worst first. */
 export function problemsOf(status: Record<string, unknown>, online: boolean, now: Date): Problem[] {
   const problems: Problem[] = []
   if (!online) problems.push({ code: 'offline', severity: 'critical', detail: {} })
-  const fnExpiry = parseTime(status.fn_expiry)
-  if (fnExpiry) {
-    const days = daysUntil(fnExpiry, now)
+  const days = fnDaysLeft(status.fn_expiry, now)
+  if (days !== null) {
     if (days < 0) problems.push({ code: 'fn-expired', severity: 'critical', detail: { days } })
     else if (days <= FN_EXPIRY_WARN_DAYS) problems.push({ code: 'fn-expiry', severity: days <= 7 ? 'critical' : 'warning', detail: { days } })
   }
