@@ -66,7 +66,8 @@ export async function loadSettings(): Promise<void> {
   const c = ctx()
   const items = await c.portal.call<{ ID: string, NAME?: string, PROPERTY_VALUES?: Record<string, unknown> }[]>('entity.item.get', { ENTITY: SETTINGS_ENTITY })
   const byKassa: Record<string, SettingsItem> = {}
-  for (const item of items ?? []) if (item.NAME) byKassa[item.NAME] = settingsFromItem(item.NAME, item)
+  // NAMEs starting with @ are not kassas (`@automation`: the CRM automation rules).
+  for (const item of items ?? []) if (item.NAME && !item.NAME.startsWith('@')) byKassa[item.NAME] = settingsFromItem(item.NAME, item)
   app.settings = byKassa
 }
 

@@ -12,6 +12,7 @@ export const router = createRouter({
     { path: '/fleet', name: 'fleet', component: () => import('./pages/FleetPage.vue') },
     { path: '/sales', name: 'sales', component: () => import('./pages/SalesPage.vue') },
     { path: '/settings', name: 'settings', component: () => import('./pages/SettingsPage.vue') },
+    { path: '/automation', name: 'automation', component: () => import('./pages/AutomationPage.vue') },
     { path: '/:rest(.*)*', redirect: '/cashier' }
   ]
 })

@@ -5,7 +5,7 @@ export type Lang = 'ru' | 'en'
 
 const ru = {
   appTitle: 'Касса',
-  navCashier: 'Касса', navJournal: 'Журнал', navFleet: 'Кассы', navSales: 'Продажи', navSettings: 'Настройки', navPairing: 'Подключение', navInstall: 'Установка',
+  navCashier: 'Касса', navJournal: 'Журнал', navFleet: 'Кассы', navSales: 'Продажи', navSettings: 'Настройки', navAutomation: 'Автоматизация', navPairing: 'Подключение', navInstall: 'Установка',
   loading: 'Загрузка…', notInFrame: 'Откройте приложение из Битрикс24: вне портала оно не работает.',
   notAdminInstall: 'Приложение ещё не установлено. Установку выполняет администратор портала: попросите его открыть приложение.',
   adminOnly: 'Эта страница доступна только администратору портала.',
@@ -40,7 +40,7 @@ type Messages = Record<keyof typeof ru, string>
 
 const en: Messages = {
   appTitle: 'Kassa',
-  navCashier: 'Cashier', navJournal: 'Journal', navFleet: 'Fleet', navSales: 'Sales', navSettings: 'Settings', navPairing: 'Pairing', navInstall: 'Install',
+  navCashier: 'Cashier', navJournal: 'Journal', navFleet: 'Fleet', navSales: 'Sales', navSettings: 'Settings', navAutomation: 'Automation', navPairing: 'Pairing', navInstall: 'Install',
   loading: 'Loading…', notInFrame: 'Open the app from Bitrix24: it does not work outside the portal.',
   notAdminInstall: 'The app is not installed yet. A portal administrator installs it: ask one to open the app.',
   adminOnly: 'Only a portal administrator can use this page.',
