@@ -8,7 +8,13 @@ again when ``config.json`` is loaded).
 from __future__ import annotations
 
 from kassa_appliance.appliance.hooks.keys_conversation import conversation_keys
-from kassa_appliance.appliance.hooks.snap_values import BadValue, SnapKey, _checked, _choice
+from kassa_appliance.appliance.hooks.snap_values import (
+    BadValue,
+    SnapKey,
+    _bool,
+    _checked,
+    _choice,
+)
 from kassa_appliance.appliance.hooks.snap_values import _number as number_parser
 from kassa_appliance.channels.b24bot.settings import (
     B24BotConfig,
@@ -17,14 +23,6 @@ from kassa_appliance.channels.b24bot.settings import (
     check_poll_seconds,
 )
 from kassa_appliance.channels.conversation.access import Cashier, parse_cashiers
-
-
-def parse_enabled(raw: object) -> object:
-    if isinstance(raw, bool):
-        return raw
-    if raw in ("true", "false"):
-        return raw == "true"
-    raise BadValue("is not allowed; expected true or false")
 
 
 def _check_window(value: float) -> float:
@@ -55,7 +53,7 @@ parse_poll_seconds = number_parser(check_poll_seconds)
 parse_window = number_parser(_check_window)
 
 KEYS: tuple[SnapKey, ...] = (
-    SnapKey("b24bot.enabled", parse_enabled, "host the Bitrix24 chat bot on this appliance"),
+    SnapKey("b24bot.enabled", _bool, "host the Bitrix24 chat bot on this appliance"),
     SnapKey("b24bot.code", parse_code, "the bot's code in the Kassa app (default kassa_bot)"),
     SnapKey("b24bot.name", parse_name, "the bot's name in the messenger (default Касса)"),
     SnapKey("b24bot.bot-type", parse_bot_type, "personal | supervisor | bot"),

@@ -16,7 +16,13 @@ integrator's words, which value is wrong and what is expected.
 from __future__ import annotations
 
 from kassa_appliance.appliance.config import check_kassa_id
-from kassa_appliance.appliance.hooks.snap_values import BadValue, Parser, SnapKey
+from kassa_appliance.appliance.hooks.snap_values import (
+    BadValue,
+    Parser,
+    SnapKey,
+    _bool,
+    _is_text_or_whole,
+)
 from kassa_appliance.fiscal.receipt_enums import (
     OBSOLETE_TAX_TYPES,
     OBSOLETE_TAXATION_TYPES,
@@ -31,11 +37,6 @@ __all__ = ["MAX_KASSAS", "conversation_keys"]
 
 MAX_KASSAS = 20
 """Kassas one bot may offer: more would not fit the buttons of one question."""
-
-
-def _is_text_or_whole(value: object) -> bool:
-    """``snap set b24bot.kassas=7`` stores the number 7: it stands for the id "7"."""
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def parse_kassas(raw: object) -> object:
@@ -129,14 +130,13 @@ parse_default_place = _address(
 
 
 def parse_ask_place(raw: object) -> object:
-    if isinstance(raw, bool):
-        return raw
-    if raw in ("true", "false"):
-        return raw == "true"
-    raise BadValue(
-        "is not allowed; expected true (ask where the money is taken) or false "
-        "(use default-place without asking)"
-    )
+    try:
+        return _bool(raw)
+    except BadValue:
+        raise BadValue(
+            "is not allowed; expected true (ask where the money is taken) or false "
+            "(use default-place without asking)"
+        ) from None
 
 
 def parse_electronic_receipt(raw: object) -> object:

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kassa_appliance.appliance.hooks.snap_values import BadValue, SnapKey, _checked, _number
+from kassa_appliance.appliance.hooks.snap_values import (
+    BadValue,
+    SnapKey,
+    _bool,
+    _checked,
+    _number,
+)
 from kassa_appliance.channels.lan.settings import (
     check_bind,
     check_file_path,
@@ -21,15 +27,6 @@ from kassa_appliance.channels.lan.settings import (
     check_username,
 )
 from kassa_appliance.setting_checks import PORT_MAX
-
-
-def parse_enabled(raw: object) -> object:
-    if isinstance(raw, bool):
-        return raw
-    if raw in ("true", "false"):
-        return raw == "true"
-    raise BadValue("is not allowed; expected true or false")
-
 
 NOT_TEXT_PASSWORD = (
     "is not text; expected the password as text (a password of digits only goes in JSON "
@@ -89,7 +86,7 @@ def _list_of(
 
 
 KEYS: tuple[SnapKey, ...] = (
-    SnapKey("lan.enabled", parse_enabled, "serve the LAN API (Web Requests / KKMServer)"),
+    SnapKey("lan.enabled", _bool, "serve the LAN API (Web Requests / KKMServer)"),
     SnapKey("lan.port", _number(check_port, whole=True), "LAN API port (Atol's is 16732)"),
     SnapKey(
         "lan.kkm-port",

@@ -15,20 +15,14 @@ from kassa_appliance.appliance.hooks.keys_conversation import conversation_keys
 from kassa_appliance.appliance.hooks.snap_values import (
     BadValue,
     SnapKey,
+    _bool,
     _checked,
+    _is_text_or_whole,
     _number,
     _secret,
 )
 from kassa_appliance.channels.conversation.access import parse_cashiers
 from kassa_appliance.channels.maxbot.settings import check_api_url, check_poll_timeout
-
-
-def parse_enabled(raw: object) -> object:
-    if isinstance(raw, bool):
-        return raw
-    if raw in ("true", "false"):
-        return raw == "true"
-    raise BadValue("is not allowed; expected true or false")
 
 
 def parse_token(raw: object) -> object:
@@ -47,7 +41,7 @@ def parse_cashier_list(raw: object) -> object:
 
     The shape of each entry is checked here first, so a malformed one is explained in MAX's
     terms (the shared parser's words mention Bitrix24 departments, which MAX has not)."""
-    if isinstance(raw, bool) or not isinstance(raw, str | int):
+    if not _is_text_or_whole(raw):
         raise BadValue(f"is not allowed; expected {CASHIER_FORM}")
     text = str(raw)
     for entry in (part.strip() for part in re.split(r"[,;]", text)):
@@ -68,7 +62,7 @@ parse_api_url = _checked(lambda value: check_api_url(value, allow_loopback_http=
 parse_poll_timeout = _number(check_poll_timeout, whole=True)
 
 KEYS: tuple[SnapKey, ...] = (
-    SnapKey("maxbot.enabled", parse_enabled, "run the MAX bot on this appliance"),
+    SnapKey("maxbot.enabled", _bool, "run the MAX bot on this appliance"),
     SnapKey("maxbot.token", parse_token, "the MAX bot's token (business.max.ru)", True),
     SnapKey("maxbot.api-url", parse_api_url, "MAX Bot API base URL (https)"),
     SnapKey("maxbot.poll-timeout", parse_poll_timeout, "seconds MAX holds a long poll (1-90)"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kassa_appliance.appliance.hooks.snap_values import (
     BadValue,
     SnapKey,
+    _bool,
     _checked,
     _secret,
 )
@@ -15,14 +16,6 @@ from kassa_appliance.channels.relay.settings import (
     check_server_url,
     check_tenant,
 )
-
-
-def _bool(raw: object) -> object:
-    if isinstance(raw, bool):
-        return raw
-    if raw in ("true", "false"):
-        return raw == "true"
-    raise BadValue("is not allowed; expected true or false")
 
 
 def _servers(raw: object) -> object:

@@ -54,8 +54,10 @@ from kassa_appliance.appliance.hooks.pairing import PAIRING_KEY, expand_pairing,
 from kassa_appliance.appliance.hooks.snap_values import (
     BadValue,
     SnapKey,
+    _bool,
     _checked,
     _choice,
+    _id_list,
     _is_unset,
     _number,
     _secret,
@@ -137,49 +139,10 @@ def parse_webhook(raw: object) -> object:
 def parse_allowed_users(raw: object) -> object:
     """``1,17,42`` (a string), ``42`` (a number) or ``[1, 17]`` (a JSON list)."""
     problem = BadValue("is not allowed; expected comma-separated Bitrix24 user ids, e.g. 1,17,42")
-    if isinstance(raw, bool):
-        raise problem
-    if isinstance(raw, int):
-        items: list[object] = [raw]
-    elif isinstance(raw, str):
-        items = [part.strip() for part in raw.split(",")] if raw.strip() else []
-    elif isinstance(raw, list):
-        items = list(raw)
-    else:
-        raise problem
-    ids: list[int] = []
-    for item in items:
-        if isinstance(item, str) and item.isascii() and item.isdigit():
-            ids.append(int(item))
-        elif isinstance(item, int) and not isinstance(item, bool):
-            ids.append(item)
-        else:
-            raise problem
     try:
-        return cfg.check_user_ids(ids)
+        return cfg.check_user_ids(_id_list(raw, problem))
     except ValueError:
         raise problem from None
-
-
-def _id_list(raw: object, problem: BadValue) -> list[int]:
-    """``1,5,12`` (a string), ``5`` (a number) or ``[1, 5]`` (a JSON list) as whole numbers."""
-    if isinstance(raw, bool) or not isinstance(raw, int | str | list):
-        raise problem
-    if isinstance(raw, int):
-        items: list[object] = [raw]
-    elif isinstance(raw, str):
-        items = [part.strip() for part in raw.split(",")] if raw.strip() else []
-    else:
-        items = list(raw)
-    ids: list[int] = []
-    for item in items:
-        if isinstance(item, str) and item.isascii() and item.isdigit():
-            ids.append(int(item))
-        elif isinstance(item, int) and not isinstance(item, bool):
-            ids.append(item)
-        else:
-            raise problem
-    return ids
 
 
 def parse_allowed_departments(raw: object) -> object:
@@ -200,14 +163,6 @@ def parse_notify_users(raw: object) -> object:
         return check_notify_users(_id_list(raw, problem))
     except ValueError as error:
         raise BadValue(str(error)) from None
-
-
-def parse_bool(raw: object) -> object:
-    if isinstance(raw, bool):
-        return raw
-    if raw in ("true", "false"):
-        return raw == "true"
-    raise BadValue("is not allowed; expected true or false")
 
 
 parse_kassa_id = _checked(cfg.check_kassa_id)
@@ -251,8 +206,8 @@ SNAP_KEYS: tuple[SnapKey, ...] = (
     SnapKey("operator.name", parse_operator_name, "default cashier name"),
     SnapKey("operator.vatin", parse_vatin, "default cashier INN"),
     SnapKey("company.taxation", parse_taxation, "default taxation system"),
-    SnapKey("shift.auto-open", parse_bool, "open a shift when needed"),
-    SnapKey("shift.auto-close", parse_bool, "close an expired (24 h) shift automatically"),
+    SnapKey("shift.auto-open", _bool, "open a shift when needed"),
+    SnapKey("shift.auto-close", _bool, "close an expired (24 h) shift automatically"),
     SnapKey("log.level", parse_log_level, "debug | info | warning | error"),
     *keys_b24bot.KEYS,
     *keys_maxbot.KEYS,

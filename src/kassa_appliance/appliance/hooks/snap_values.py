@@ -79,6 +79,42 @@ def _text(raw: object) -> str:
     raise BadValue("is not allowed; expected text")
 
 
+def _is_text_or_whole(value: object) -> bool:
+    """Text, or a whole number standing for its digits (``snap set b24bot.kassas=7`` stores 7)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _bool(raw: object) -> object:
+    """``true``/``false``, typed by ``snap set`` as JSON or given as text."""
+    if isinstance(raw, bool):
+        return raw
+    if raw in ("true", "false"):
+        return raw == "true"
+    raise BadValue("is not allowed; expected true or false")
+
+
+def _id_list(raw: object, problem: BadValue) -> list[int]:
+    """``1,5,12`` (a string), ``5`` (a number) or ``[1, 5]`` (a JSON list) as whole numbers;
+    anything else raises ``problem`` (the caller's words for what ids are expected)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str | list):
+        raise problem
+    if isinstance(raw, int):
+        items: list[object] = [raw]
+    elif isinstance(raw, str):
+        items = [part.strip() for part in raw.split(",")] if raw.strip() else []
+    else:
+        items = list(raw)
+    ids: list[int] = []
+    for item in items:
+        if isinstance(item, str) and item.isascii() and item.isdigit():
+            ids.append(int(item))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            ids.append(item)
+        else:
+            raise problem
+    return ids
+
+
 def _checked(check: Callable[[str], str]) -> Parser:
     def parse(raw: object) -> object:
         try:
