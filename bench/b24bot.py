@@ -34,8 +34,8 @@ from kassa_appliance.bitrix.auth import OAuthAuth, TokenFile
 from kassa_appliance.bitrix.budget import RestBudget
 from kassa_appliance.bitrix.rest import RestClient
 from kassa_appliance.channels.b24bot.host import BotHost
-from kassa_appliance.channels.b24bot.sender import Render
 from kassa_appliance.channels.b24bot.settings import B24BotConfig
+from kassa_appliance.channels.conversation.reply_render import Render
 from kassa_appliance.channels.conversation.transport import Button, Incoming
 from kassa_appliance.channels.delivery.worker import DeliveryWorker
 from kassa_appliance.fiscal.engine import Engine, EngineSettings

@@ -94,6 +94,10 @@ class BatchError(BitrixError):
         self.inner = inner
 
 
+TEMPORARY_ERRORS: tuple[type[BitrixError], ...] = (TransportError, ServerError, RateLimited)
+"""Failures that say nothing about the request itself (network, 5xx, rate limit, each after
+the REST client's own retries): worth trying the same call again later."""
+
 _RATE_LIMIT_CODES = frozenset({"QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT", "OVERLOAD_LIMIT"})
 _ACCESS_CODES = frozenset(
     {

@@ -21,13 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from kassa_appliance.bitrix.budget import Priority
-from kassa_appliance.bitrix.errors import (
-    BitrixError,
-    NotFound,
-    RateLimited,
-    ServerError,
-    TransportError,
-)
+from kassa_appliance.bitrix.errors import TEMPORARY_ERRORS, BitrixError, NotFound
 from kassa_appliance.bitrix.rest import RestClient
 from kassa_appliance.channels.automation.batching import CommandBatcher
 from kassa_appliance.channels.automation.qr_png import qr_png
@@ -106,7 +100,7 @@ def _deal_of(delivery: Delivery) -> int:
 
 
 def _temporary(error: BitrixError) -> bool:
-    return isinstance(error, RateLimited | ServerError | TransportError)
+    return isinstance(error, TEMPORARY_ERRORS)
 
 
 class CrmSender:

@@ -19,10 +19,11 @@ from kassa_appliance.bitrix.rest import RestClient
 from kassa_appliance.channels.b24bot.api import BotApi
 from kassa_appliance.channels.b24bot.poller import BotLost, EventPoller, Handler
 from kassa_appliance.channels.b24bot.registration import ensure_bot
-from kassa_appliance.channels.b24bot.sender import B24ChatSender, Render
+from kassa_appliance.channels.b24bot.sender import B24ChatSender
 from kassa_appliance.channels.b24bot.settings import B24BotConfig
 from kassa_appliance.channels.b24bot.state import BotStateFile
 from kassa_appliance.channels.b24bot.transport import B24ChatTransport
+from kassa_appliance.channels.conversation.reply_render import Render
 from kassa_appliance.channels.conversation.transport import Incoming
 
 log = logging.getLogger(__name__)

@@ -22,22 +22,14 @@ the bot has seen in the dialog (saved in ``b24bot.json``). ``getContext`` is all
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from kassa_appliance.bitrix.errors import (
-    AccessDenied,
-    BitrixError,
-    NotFound,
-    RateLimited,
-    ServerError,
-    TransportError,
-)
+from kassa_appliance.bitrix.errors import TEMPORARY_ERRORS, AccessDenied, BitrixError, NotFound
 from kassa_appliance.channels.b24bot.api import BotApi
 from kassa_appliance.channels.b24bot.state import BotState, BotStateFile
 from kassa_appliance.channels.b24bot.transport import image_name, template_id
+from kassa_appliance.channels.conversation.reply_render import Render, Rendered, default_render
 from kassa_appliance.channels.delivery.protocol import (
     Delivery,
     DeliveryFailed,
@@ -52,22 +44,6 @@ LOOK_PAGES = 4
 READING_TYPES = frozenset({"personal", "supervisor"})
 RETRY_AFTER_BOT_LOST = 60.0
 RETRY_AFTER_UNREGISTERED = 5.0
-
-
-class Rendered(Protocol):
-    text: str
-    png: bytes | None
-    check_url: str | None
-
-
-Render = Callable[[Outcome], Rendered]
-
-
-def default_render() -> Render:
-    """The conversation engine's ``render_outcome`` (channels/conversation/render.py)."""
-    module = importlib.import_module("kassa_appliance.channels.conversation.render")
-    render: Render = module.render_outcome
-    return render
 
 
 def trace_line(key: str) -> str:
@@ -180,7 +156,7 @@ class B24ChatSender:
 
 
 def _delivery_error(error: BitrixError, dialog: str) -> Exception:
-    if isinstance(error, RateLimited | ServerError | TransportError):
+    if isinstance(error, TEMPORARY_ERRORS):
         return DeliveryRetry(f"Bitrix24 did not take the reply now: {error.code}")
     if error.code == "BOT_NOT_FOUND":
         return DeliveryRetry(

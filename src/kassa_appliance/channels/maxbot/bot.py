@@ -12,11 +12,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from kassa_appliance.channels.conversation.reply_render import Render
 from kassa_appliance.channels.conversation.transport import Incoming
 from kassa_appliance.channels.maxbot.client import MaxClient
 from kassa_appliance.channels.maxbot.errors import MaxApiError
 from kassa_appliance.channels.maxbot.poller import UpdatePoller
-from kassa_appliance.channels.maxbot.sender import MaxChatSender, Render
+from kassa_appliance.channels.maxbot.sender import MaxChatSender
 from kassa_appliance.channels.maxbot.settings import MaxBotConfig
 from kassa_appliance.channels.maxbot.transport import MaxTransport
 

@@ -19,10 +19,9 @@ MAX's reason; a rejected token, 429, 5xx, the network → :class:`DeliveryRetry`
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
+from kassa_appliance.channels.conversation.reply_render import Render, Rendered, default_render
 from kassa_appliance.channels.delivery.protocol import (
     Delivery,
     DeliveryFailed,
@@ -37,22 +36,6 @@ KIND = "maxchat"
 LOOK_COUNT = 100
 CHECK_BUTTON = "Чек на сайте ФНС"
 RETRY_AFTER_TOKEN = 300.0
-
-
-class Rendered(Protocol):
-    text: str
-    png: bytes | None
-    check_url: str | None
-
-
-Render = Callable[[Outcome], Rendered]
-
-
-def default_render() -> Render:
-    """The conversation engine's ``render_outcome`` (channels/conversation/render.py)."""
-    module = importlib.import_module("kassa_appliance.channels.conversation.render")
-    render: Render = module.render_outcome
-    return render
 
 
 def trace_line(key: str) -> str:

@@ -15,13 +15,7 @@ import time
 from typing import Any
 
 from kassa_appliance.bitrix.budget import Priority
-from kassa_appliance.bitrix.errors import (
-    BitrixError,
-    NotFound,
-    RateLimited,
-    ServerError,
-    TransportError,
-)
+from kassa_appliance.bitrix.errors import TEMPORARY_ERRORS, BitrixError, NotFound
 from kassa_appliance.bitrix.rest import RestClient
 from kassa_appliance.channels.delivery.protocol import (
     Delivery,
@@ -113,7 +107,7 @@ async def apply_check(rest: RestClient, uuid: str, record: dict[str, Any]) -> No
         await rest.result(
             "sale.cashbox.check.apply", apply_params(uuid, record), priority=Priority.RESULT
         )
-    except (TransportError, ServerError, RateLimited) as error:
+    except TEMPORARY_ERRORS as error:
         raise DeliveryRetry(f"sale.cashbox.check.apply: {error}") from None
     except NotFound as error:
         raise DeliveryFailed(f"sale.cashbox.check.apply: {error}") from None
