@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from kassa_appliance.aio import stop_tasks
 from kassa_appliance.appliance.channel_context import ChannelContext
 from kassa_appliance.channels.automation.crm_sender import CrmSender
 from kassa_appliance.channels.automation.drain import EventDrain, debug_pause_before_clear
@@ -92,6 +93,4 @@ async def run_automation(context: ChannelContext) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_tasks([task])

@@ -14,13 +14,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from kassa_appliance.aio import stop_tasks
+from kassa_appliance.appliance.bot_conversations import (
+    keep_resuming,
+    release_conversation_store,
+    take_conversation_store,
+)
 from kassa_appliance.appliance.channel_context import ChannelContext
 from kassa_appliance.channels.b24bot.host import BotHost
 from kassa_appliance.channels.conversation.service import ConversationService
 from kassa_appliance.channels.conversation.store import ConversationStore
-
-STORE_KEY = "conversation_store"
-"""Where the bots share their one :class:`ConversationStore` (``context.shared``)."""
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +31,6 @@ log = logging.getLogger(__name__)
 RESUME_INTERVAL = 5.0
 """Seconds between the conversation engine's resume passes (jobs left "creating", replies
 left unsent), besides the ones each update triggers."""
-
-
-async def keep_resuming(service: ConversationService) -> None:
-    while True:
-        try:
-            await service.resume()
-        except Exception as error:  # the next pass tries again
-            log.warning("b24bot: resuming conversations failed: %s", error)
-        await asyncio.sleep(RESUME_INTERVAL)
 
 
 @contextlib.asynccontextmanager
@@ -62,14 +56,8 @@ async def run_b24bot(context: ChannelContext) -> AsyncIterator[None]:
     else:
         delivery.register_sender(host.sender)
         # One store for both bots (run_maxbot takes it from here when it starts second).
-        shared_store = context.shared.get(STORE_KEY)
-        if isinstance(shared_store, ConversationStore):
-            store = None
-            conversations = shared_store
-        else:
-            store = conversations = context.shared[STORE_KEY] = ConversationStore.open(
-                context.data_dir
-            )
+        conversations, opened = take_conversation_store(context)
+        store = conversations if opened else None
         service = ConversationService(
             transport=host.transport,
             store=conversations,
@@ -78,20 +66,16 @@ async def run_b24bot(context: ChannelContext) -> AsyncIterator[None]:
             settings=config,
         )
         host.handle = service.handle
-        tasks.append(asyncio.create_task(keep_resuming(service), name="b24bot-resume"))
+        tasks.append(
+            asyncio.create_task(
+                keep_resuming(service, "b24bot", RESUME_INTERVAL), name="b24bot-resume"
+            )
+        )
     context.add_status_section("b24bot", host.status)
     context.shared["b24bot"] = host
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(tasks)
         if store is not None:  # opened here: closed here
-            if context.shared.get(STORE_KEY) is store:
-                del context.shared[STORE_KEY]
-            store.close()
-        if store is not None:
-            store.close()
+            release_conversation_store(context, store)

@@ -17,15 +17,20 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from kassa_appliance.aio import stop_tasks
+from kassa_appliance.appliance.bot_conversations import (
+    keep_resuming,
+    release_conversation_store,
+    take_conversation_store,
+)
 from kassa_appliance.appliance.channel_context import ChannelContext
+from kassa_appliance.channels.conversation.service import ConversationService
 from kassa_appliance.channels.maxbot.bot import MaxBot
 
 log = logging.getLogger(__name__)
 
 RESUME_SECONDS = 30.0
 """How often the engine takes up jobs left "creating" and replies left unsent."""
-STORE_KEY = "conversation_store"
-"""``context.shared`` name of the one conversation store both bots use."""
 
 
 def conversation_service(context: ChannelContext, bot: MaxBot, opened: list[Any]) -> Any | None:
@@ -38,12 +43,8 @@ def conversation_service(context: ChannelContext, bot: MaxBot, opened: list[Any]
     if delivery is None:
         log.warning("maxbot: reply delivery is not running; messages are not answered")
         return None
-    from kassa_appliance.channels.conversation.service import ConversationService
-    from kassa_appliance.channels.conversation.store import ConversationStore
-
-    store = context.shared.get(STORE_KEY)
-    if store is None:
-        store = context.shared[STORE_KEY] = ConversationStore.open(context.data_dir)
+    store, opened_here = take_conversation_store(context)
+    if opened_here:
         opened.append(store)
     return ConversationService(
         transport=bot.transport,
@@ -52,15 +53,6 @@ def conversation_service(context: ChannelContext, bot: MaxBot, opened: list[Any]
         delivery=delivery,
         settings=context.config.maxbot,
     )
-
-
-async def _resume_now_and_then(service: Any) -> None:
-    while True:
-        try:
-            await service.resume()
-        except Exception:
-            log.exception("maxbot: resuming the conversations failed; trying again later")
-        await asyncio.sleep(RESUME_SECONDS)
 
 
 @contextlib.asynccontextmanager
@@ -81,19 +73,17 @@ async def run_maxbot(context: ChannelContext) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(bot.run(), name="maxbot")]
     if service is not None:
         bot.handle = service.handle
-        tasks.append(asyncio.create_task(_resume_now_and_then(service), name="maxbot-resume"))
+        tasks.append(
+            asyncio.create_task(
+                keep_resuming(service, "maxbot", RESUME_SECONDS), name="maxbot-resume"
+            )
+        )
     context.add_status_section("maxbot", bot.status)
     context.shared["maxbot"] = bot
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(tasks)
         await bot.aclose()
         for store in opened:
-            if context.shared.get(STORE_KEY) is store:
-                del context.shared[STORE_KEY]
-            store.close()
+            release_conversation_store(context, store)

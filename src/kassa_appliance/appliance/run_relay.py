@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from kassa_appliance.aio import stop_tasks
 from kassa_appliance.appliance.channel_context import ChannelContext
 from kassa_appliance.channels.relay.consumer import RelayConsumer
 from kassa_appliance.channels.relay.senders import CashboxSender, RelaySender
@@ -52,9 +53,5 @@ async def run_relay(context: ChannelContext) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(tasks, ignore_errors=True)
         await consumer.close()
