@@ -21,6 +21,7 @@ import ipaddress
 import re
 import unicodedata
 from collections.abc import Callable
+from pathlib import PurePosixPath
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
@@ -166,6 +167,28 @@ def check_http_url(value: str) -> str:
     checked_url(
         value, ("http", "https"), "is not an http(s) URL", "expected e.g. http://127.0.0.1:16732"
     )
+    return value
+
+
+KASSA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+"""A kassa id: ``kassa.id`` of the appliance, and the kassa's name on the relay."""
+
+
+def check_kassa_id(value: str) -> str:
+    if not KASSA_ID.fullmatch(value):
+        raise ValueError(
+            "is not allowed; expected 1-64 letters, digits, dashes or underscores "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def check_absolute_path(value: str, example: str) -> str:
+    """An absolute path of a file the daemon reads, without ``..`` or control characters;
+    ``example`` (a path under the snap's common directory) is shown on a refusal."""
+    path = PurePosixPath(value)
+    if not path.is_absolute() or ".." in path.parts or first_control_character(value):
+        raise ValueError(f"is not an absolute path; expected e.g. {example}")
     return value
 
 

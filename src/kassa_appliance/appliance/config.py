@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +47,7 @@ from kassa_appliance.registers.settings import RegisterConfig, check_lib_path, c
 from kassa_appliance.setting_checks import (
     SettingsSection,
     check_http_url,
+    check_kassa_id,
     first_control_character,
     is_loopback,
     optional,
@@ -61,8 +61,6 @@ CONFIG_SCHEMA_VERSION = 1
 OPERATOR_NAME_MAX = 64
 """FFD tag 1021 (cashier) holds at most 64 characters."""
 
-_KASSA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-
 
 class ConfigSchemaError(ValueError):
     """config.json is not a document this version can read (wrong shape or newer schema)."""
@@ -72,6 +70,7 @@ __all__ = [  # the sections other parts own, composed here, and their rules
     "BitrixConfig",
     "RegisterConfig",
     "check_http_url",
+    "check_kassa_id",
     "check_lib_path",
     "check_portal_url",
     "check_usb_path",
@@ -81,15 +80,6 @@ __all__ = [  # the sections other parts own, composed here, and their rules
 ]
 
 # -- value rules of the sections the appliance itself owns -----------------------------------
-
-
-def check_kassa_id(value: str) -> str:
-    if not _KASSA_ID.fullmatch(value):
-        raise ValueError(
-            "is not allowed; expected 1-64 letters, digits, dashes or underscores "
-            "starting with a letter or digit"
-        )
-    return value
 
 
 def _inn_check_digit(digits: str, weights: tuple[int, ...]) -> int:

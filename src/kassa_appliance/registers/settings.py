@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from pathlib import PurePosixPath
 from typing import Literal
 
 from pydantic import field_validator
 
 from kassa_appliance.setting_checks import (
     SettingsSection,
+    check_absolute_path,
     check_http_url,
-    first_control_character,
     optional,
 )
 
@@ -37,12 +36,7 @@ def check_usb_path(value: str) -> str:
 
 
 def check_lib_path(value: str) -> str:
-    path = PurePosixPath(value)
-    if not path.is_absolute() or ".." in path.parts or first_control_character(value):
-        raise ValueError(
-            "is not an absolute path; expected e.g. /var/snap/kassa-appliance/common/libfptr10.so"
-        )
-    return value
+    return check_absolute_path(value, "/var/snap/kassa-appliance/common/libfptr10.so")
 
 
 class RegisterConfig(SettingsSection):

@@ -10,14 +10,13 @@ system's): the servers are ``tls://host:port`` URLs. ``user`` defaults to the na
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
 from pydantic import field_validator, model_validator
 
-from kassa_appliance.channels.relay.wire import KASSA_ID, TENANT_ID, durable_name
+from kassa_appliance.channels.relay.wire import TENANT_ID, durable_name
 from kassa_appliance.setting_checks import (
     SettingsSection,
-    first_control_character,
+    check_absolute_path,
+    check_kassa_id,
     optional,
     parse_url,
 )
@@ -47,21 +46,12 @@ def check_tenant(value: str) -> str:
 
 
 def check_relay_kassa(value: str) -> str:
-    if not KASSA_ID.fullmatch(value):
-        raise ValueError(
-            "is not allowed; expected 1-64 letters, digits, dashes or underscores starting "
-            "with a letter or digit"
-        )
-    return value
+    """The kassa's name on the relay: a kassa id like ``kassa.id`` (its default)."""
+    return check_kassa_id(value)
 
 
 def check_ca_file(value: str) -> str:
-    path = PurePosixPath(value)
-    if not path.is_absolute() or ".." in path.parts or first_control_character(value):
-        raise ValueError(
-            "is not an absolute path; expected e.g. /var/snap/kassa-appliance/common/relay-ca.pem"
-        )
-    return value
+    return check_absolute_path(value, "/var/snap/kassa-appliance/common/relay-ca.pem")
 
 
 class RelayConfig(SettingsSection):
