@@ -101,6 +101,28 @@ def read_rss_kib(pid: int) -> int | None:
     return None
 
 
+def job_link_ready(portal: Emulator, push: PushServer) -> bool:
+    """The daemon created the job storage on the emulated portal and holds a push connection."""
+    entity = portal.state.entities.get(JOB_ENTITY)
+    if entity is None or not set(JOB_PROPERTIES) <= set(entity.properties):
+        return False
+    return push.connection_count >= 1
+
+
+async def terminate(process: asyncio.subprocess.Process, timeout: float) -> int | None:
+    """SIGTERM a live process, wait up to ``timeout`` seconds, then SIGKILL; its exit status."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+    return process.returncode
+
+
 class ApplianceStack:
     def __init__(self, settings: StackSettings) -> None:
         self.settings = settings
@@ -181,10 +203,7 @@ class ApplianceStack:
     def linked(self) -> bool:
         """The daemon created the job storage and holds a push connection."""
         assert self.emulator is not None and self.push is not None
-        entity = self.emulator.state.entities.get(JOB_ENTITY)
-        if entity is None or not set(JOB_PROPERTIES) <= set(entity.properties):
-            return False
-        return self.push.connection_count >= 1
+        return job_link_ready(self.emulator, self.push)
 
     async def _wait_linked(self) -> None:
         loop = asyncio.get_running_loop()
@@ -218,15 +237,7 @@ class ApplianceStack:
         daemon = self.daemon
         if daemon is None:
             return None
-        if daemon.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                daemon.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(daemon.wait(), STOP_TIMEOUT_SECONDS)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    daemon.kill()
-                await daemon.wait()
+        await terminate(daemon, STOP_TIMEOUT_SECONDS)
         if self._tape_reader is not None:
             await self._tape_reader
             self._tape_reader = None

@@ -4,20 +4,18 @@ event loop (for the tests, the bench and ``kassa-appliance max-emulator``)."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import ssl
-import threading
 
 from aiohttp import web
 
 from kassa_appliance.testbeds.maxapi.api import BotApi
 from kassa_appliance.testbeds.maxapi.controls import Controls
 from kassa_appliance.testbeds.maxapi.state import MaxState
+from kassa_appliance.testbeds.threaded_site import SHUTDOWN_SECONDS, ThreadedSite
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """Request bodies above this get 413 (an upload of the QR image is a few KB)."""
-_SHUTDOWN_SECONDS = 1.0
 
 
 def make_app(state: MaxState) -> web.Application:
@@ -44,9 +42,7 @@ class MaxApiEmulator:
         self._token = token
         self._tls = tls
         self.state: MaxState | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
+        self._site = ThreadedSite(self._socket, "max-emulator", tls=tls)
 
     @property
     def url(self) -> str:
@@ -54,36 +50,19 @@ class MaxApiEmulator:
         return f"{'https' if self._tls else 'http'}://{host!s}:{port}"
 
     def start(self) -> MaxApiEmulator:
-        loop = self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=loop.run_forever, name="max-emulator", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
+        self._site.start(self._make_runner)
         return self
 
-    async def _serve(self) -> None:
+    def _make_runner(self) -> web.BaseRunner:
         self.state = MaxState(self._token)
-        runner = web.AppRunner(
-            make_app(self.state), access_log=None, shutdown_timeout=_SHUTDOWN_SECONDS
+        return web.AppRunner(
+            make_app(self.state), access_log=None, shutdown_timeout=SHUTDOWN_SECONDS
         )
-        await runner.setup()
-        await web.SockSite(runner, self._socket, ssl_context=self._tls).start()
-        self._runner = runner
-
-    async def _close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     def stop(self) -> None:
-        if self._thread is None or self._loop is None:
+        if not self._site.running:
             return
-        loop = self._loop
-        asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(timeout=10)
-        self._thread = None
-        loop.close()
-        self._loop = None
+        self._site.stop()
         self._socket.close()
 
     def __enter__(self) -> MaxApiEmulator:

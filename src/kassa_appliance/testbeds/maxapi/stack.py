@@ -20,15 +20,16 @@ from kassa_appliance.appliance.config import (
     save_config,
 )
 from kassa_appliance.appliance.daemon import daemon_command
-from kassa_appliance.bitrix.jobs import JOB_ENTITY, JOB_PROPERTIES
+from kassa_appliance.bitrix.jobs import JOB_ENTITY
 from kassa_appliance.channels.maxbot.settings import MaxBotConfig
 from kassa_appliance.testbeds.bitrix24.app import Emulator as Portal
 from kassa_appliance.testbeds.bitrix24.push import PushServer, PushSettings
-from kassa_appliance.testbeds.demo_stack import read_rss_kib
+from kassa_appliance.testbeds.demo_stack import job_link_ready, read_rss_kib, terminate
 from kassa_appliance.testbeds.maxapi.server import MaxApiEmulator
 
 PAIRING_KEYS = ("portal", "client_id", "client_secret", "refresh_token", "token_url")
 LINK_TIMEOUT = 60.0
+STOP_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass
@@ -124,10 +125,7 @@ class MaxOffice:
 
     def linked(self) -> bool:
         assert self.portal is not None and self.push is not None
-        entity = self.portal.state.entities.get(JOB_ENTITY)
-        if entity is None or not set(JOB_PROPERTIES) <= set(entity.properties):
-            return False
-        return self.push.connection_count >= 1
+        return job_link_ready(self.portal, self.push)
 
     async def wait_linked(self) -> None:
         async with asyncio.timeout(LINK_TIMEOUT):
@@ -159,14 +157,7 @@ class MaxOffice:
     async def stop_daemon(self) -> int | None:
         if self.daemon is None:
             return None
-        if self.daemon.returncode is None:
-            self.daemon.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.daemon.wait(), 60)
-            except TimeoutError:
-                self.daemon.kill()
-                await self.daemon.wait()
-        return self.daemon.returncode
+        return await terminate(self.daemon, STOP_TIMEOUT_SECONDS)
 
     async def stop(self) -> None:
         await self.stop_daemon()

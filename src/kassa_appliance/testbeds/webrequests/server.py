@@ -9,11 +9,9 @@ Endpoints: ``POST /api/v2/requests`` (201 / 400 / 409), ``GET|DELETE /api/v2/req
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import socket
-import threading
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -22,6 +20,7 @@ from aiohttp import web
 
 from kassa_appliance.registers.base import FISCAL_TASK_TYPES, JsonDict, Register
 from kassa_appliance.registers.factory import simulator_state_dir
+from kassa_appliance.testbeds.threaded_site import SHUTDOWN_SECONDS, ThreadedSite
 
 from .faults import EmulatorFaults
 from .requests_queue import DuplicateRequest, RequestQueue
@@ -30,7 +29,6 @@ log = logging.getLogger(__name__)
 
 SERVER_VERSION = "1.0.4.0-kassa-emulator"
 _REQUESTS_PREFIX = "/api/v2/requests/"
-_SHUTDOWN_SECONDS = 1.0
 
 
 class _Api:
@@ -179,9 +177,7 @@ class WebRequestsEmulator:
         # bound now, like the stdlib server did: ``url`` holds before ``start``
         self._socket = socket.create_server((host, port))
         self._api = _Api(self.queue, self.faults, register)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.ServerRunner | None = None
-        self._thread: threading.Thread | None = None
+        self._site = ThreadedSite(self._socket, "wr-emulator-http")
 
     @property
     def url(self) -> str:
@@ -191,38 +187,19 @@ class WebRequestsEmulator:
     def start(self) -> WebRequestsEmulator:
         """Serve in a background thread (its own event loop)."""
         self.queue.start()
-        loop = self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=loop.run_forever, name="wr-emulator-http", daemon=True
-        )
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
+        self._site.start(self._make_runner)
         return self
 
-    async def _serve(self) -> None:
-        runner = web.ServerRunner(
-            web.Server(self._api.handle, access_log=None), shutdown_timeout=_SHUTDOWN_SECONDS
+    def _make_runner(self) -> web.BaseRunner:
+        return web.ServerRunner(
+            web.Server(self._api.handle, access_log=None), shutdown_timeout=SHUTDOWN_SECONDS
         )
-        await runner.setup()
-        await web.SockSite(runner, self._socket).start()
-        self._runner = runner
-
-    async def _close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     def stop(self) -> None:
         """Stop serving, let the worker finish its current task, close the register."""
-        if self._thread is None or self._loop is None:
+        if not self._site.running:
             return
-        loop = self._loop
-        asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(timeout=10)
-        self._thread = None
-        loop.close()
-        self._loop = None
+        self._site.stop()
         self.queue.stop()
         self._socket.close()
         self.register.close()
