@@ -31,7 +31,10 @@ const ru = {
   pairingHint: 'client_id и client_secret есть в карточке локального приложения (Разработчикам → Интеграции). Ключ не сохраняется в Битрикс24.',
   makeCode: 'Получить код', code: 'Код подключения', command: 'Выполните на кассе', copy: 'Копировать', copied: 'Скопировано', waitingOnline: 'Ждём первой связи от кассы…', kassaOnline: 'Касса на связи',
   spareToken: 'Резервный токен включён', settings: 'Настройки кассы', operatorName: 'Кассир (ФИО)', operatorVatin: 'ИНН кассира', taxation: 'Система налогообложения', defaultVat: 'НДС по умолчанию',
-  paymentsPlace: 'Место расчётов', allowedUsers: 'Кто может пробивать чеки (ID пользователей)', allowedDepartments: 'Отделы (ID)', save: 'Сохранить', saved: 'Сохранено',
+  paymentsPlace: 'Место расчётов', allowedUsers: 'Кто может пробивать чеки (ID пользователей)', allowedDepartments: 'Или сотрудники отделов (ID, с подотделами)', save: 'Сохранить', saved: 'Сохранено',
+  notifyUsers: 'Кому сообщать о проблемах кассы (ID пользователей)', notifyDefault: 'Пусто — сообщения получает администратор, подключивший кассу',
+  anyoneMay: 'Пусто здесь и в отделах — чеки может пробивать любой пользователь приложения', pickUser: '+ сотрудник', pickDepartment: '+ отдел',
+  notListed: 'нет в списке портала: {ids}', noScope: 'У приложения нет права «{scope}»: введите ID', listFailed: 'Список не загрузился ({error}): введите ID',
   cfg_none: 'Настроек ещё нет', cfg_pending: 'Ждём, пока касса примет версию {version}', cfg_applied: 'Касса работает с версией {version}', cfg_refused: 'Касса отклонила версию {version}: {error}',
   dealReceipt: 'Чек по сделке'
 }
@@ -66,7 +69,10 @@ const en: Messages = {
   pairingHint: 'client_id and client_secret are on the local app\'s card (Developer resources → Integrations). The secret is never stored in Bitrix24.',
   makeCode: 'Make the code', code: 'Pairing code', command: 'Run on the kassa', copy: 'Copy', copied: 'Copied', waitingOnline: 'Waiting for the kassa\'s first heartbeat…', kassaOnline: 'The kassa is online',
   spareToken: 'Spare token included', settings: 'Kassa settings', operatorName: 'Cashier (full name)', operatorVatin: 'Cashier INN', taxation: 'Taxation system', defaultVat: 'Default VAT',
-  paymentsPlace: 'Place of settlement', allowedUsers: 'Who may print receipts (user ids)', allowedDepartments: 'Departments (ids)', save: 'Save', saved: 'Saved',
+  paymentsPlace: 'Place of settlement', allowedUsers: 'Who may print receipts (user ids)', allowedDepartments: 'Or the staff of departments (ids, sub-departments too)', save: 'Save', saved: 'Saved',
+  notifyUsers: 'Who is told of the kassa\'s problems (user ids)', notifyDefault: 'Empty: the administrator who paired the kassa is told',
+  anyoneMay: 'Empty here and in departments: any user of the app may print receipts', pickUser: '+ user', pickDepartment: '+ department',
+  notListed: 'not in the portal\'s list: {ids}', noScope: 'The app has no «{scope}» scope: type the ids', listFailed: 'The list did not load ({error}): type the ids',
   cfg_none: 'No settings yet', cfg_pending: 'Waiting for the kassa to take version {version}', cfg_applied: 'The kassa runs version {version}', cfg_refused: 'The kassa refused version {version}: {error}',
   dealReceipt: 'Receipt for the deal'
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { compactSettings, innValid, parseIds, saveCommands, settingsFromItem, settingsProblems, settingsState } from './settings'
+import { MAX_ALLOWED_DEPARTMENTS, MAX_NOTIFY_USERS, compactSettings, innValid, parseIds, refusalProblems, saveCommands, settingsFromItem, settingsProblems, settingsState } from './settings'
 
 describe('central settings', () => {
   it('checks INN check digits', () => {
@@ -30,5 +30,24 @@ describe('central settings', () => {
   })
   it('drops empty values', () => {
     expect(compactSettings({ 'operator.name': '', 'receipt.vat': 'vat10', 'bitrix.allowed-departments': [3] })).toEqual({ 'receipt.vat': 'vat10', 'bitrix.allowed-departments': [3] })
+  })
+  it('bounds the allowed departments and the notified users as the daemon does', () => {
+    const many = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1)
+    expect(settingsProblems({ 'bitrix.allowed-departments': many(MAX_ALLOWED_DEPARTMENTS), 'bitrix.notify-users': many(MAX_NOTIFY_USERS) })).toEqual([])
+    expect(settingsProblems({ 'bitrix.allowed-departments': many(101), 'bitrix.notify-users': [...many(51)] }).map((p) => p.path)).toEqual(['bitrix.allowed-departments', 'bitrix.notify-users'])
+    expect(settingsProblems({ 'bitrix.notify-users': [0] })[0]?.path).toBe('bitrix.notify-users')
+  })
+  it('saves notify-users and allowed-departments as JSON lists of ids', () => {
+    const [write] = saveCommands(settingsFromItem('kassa-1', null), { 'bitrix.allowed-departments': [5], 'bitrix.notify-users': [3, 1] })
+    expect((write?.[1].PROPERTY_VALUES as { SETTINGS: string }).SETTINGS).toBe('{"bitrix.allowed-departments":[5],"bitrix.notify-users":[3,1]}')
+    expect(settingsFromItem('kassa-1', { ID: 1, PROPERTY_VALUES: { SETTINGS: '{"bitrix.notify-users":[3]}' } }).settings['bitrix.notify-users']).toEqual([3])
+  })
+  it("puts the daemon's refusal at the key each line starts with (keys carry dashes)", () => {
+    const error = 'bitrix.notify-users: [0] is not allowed; expected positive Bitrix24 user ids\noperator.vatin: "7707083894" is not a valid INN; its check digits do not match\nsomething else'
+    expect(refusalProblems(error)).toEqual([
+      { path: 'bitrix.notify-users', message: '[0] is not allowed; expected positive Bitrix24 user ids' },
+      { path: 'operator.vatin', message: '"7707083894" is not a valid INN; its check digits do not match' },
+      { path: '', message: 'something else' }
+    ])
   })
 })

@@ -11,7 +11,7 @@
 import type { Command } from './portal'
 import { SETTINGS_ENTITY } from './storage'
 import { TAXATION_TYPES, type TaxationType, VAT_TYPES, type VatType } from './task'
-import type { FieldProblem } from './fieldErrors'
+import { type FieldProblem, parseProblems } from './fieldErrors'
 
 export const CONFIG_COMMAND = 'kassa.config'
 
@@ -23,9 +23,21 @@ export interface KassaSettings {
   'receipt.payments-place'?: string
   /** Bitrix24 user ids allowed to create jobs; empty: anyone who can use the app. */
   'bitrix.allowed-users'?: number[]
-  /** Bitrix24 department ids whose employees may create jobs. */
+  /** Bitrix24 department ids whose employees may create jobs, sub-departments included. */
   'bitrix.allowed-departments'?: number[]
+  /** Bitrix24 user ids told of the kassa's problems; empty: the admin who paired it. */
+  'bitrix.notify-users'?: number[]
 }
+
+/** The keys the page has a field for: a problem naming one is shown at that field. */
+export const SETTINGS_FIELDS = [
+  'operator.name', 'operator.vatin', 'company.taxation', 'receipt.vat', 'receipt.payments-place',
+  'bitrix.allowed-users', 'bitrix.allowed-departments', 'bitrix.notify-users'
+] as const
+
+/** The daemon's bounds (bitrix/settings.py MAX_ALLOWED_DEPARTMENTS, MAX_NOTIFY_USERS). */
+export const MAX_ALLOWED_DEPARTMENTS = 100
+export const MAX_NOTIFY_USERS = 50
 
 export interface SettingsItem {
   itemId: number | null
@@ -75,11 +87,36 @@ export function settingsProblems(s: KassaSettings): FieldProblem[] {
   if (place !== undefined && (place.length > 256 || CONTROL_RE.test(place))) {
     problems.push({ path: 'receipt.payments-place', message: 'expected one line of at most 256 characters' })
   }
-  for (const key of ['bitrix.allowed-users', 'bitrix.allowed-departments'] as const) {
+  for (const key of ['bitrix.allowed-users', 'bitrix.allowed-departments', 'bitrix.notify-users'] as const) {
     const ids = s[key]
     if (ids !== undefined && !ids.every((id) => Number.isInteger(id) && id > 0)) {
       problems.push({ path: key, message: 'expected Bitrix24 ids (whole numbers above 0)' })
     }
+  }
+  const departments = s['bitrix.allowed-departments']?.length ?? 0
+  if (departments > MAX_ALLOWED_DEPARTMENTS) {
+    problems.push({ path: 'bitrix.allowed-departments', message: `has ${departments} departments; expected at most ${MAX_ALLOWED_DEPARTMENTS} (a department admits its sub-departments too: list the parent instead)` })
+  }
+  const notified = s['bitrix.notify-users']?.length ?? 0
+  if (notified > MAX_NOTIFY_USERS) {
+    problems.push({ path: 'bitrix.notify-users', message: `has ${notified} users; expected at most ${MAX_NOTIFY_USERS} Bitrix24 user ids` })
+  }
+  return problems
+}
+
+/**
+ * The daemon's ERROR (appliance/central_config.py: one line per problem, each starting with
+ * its key, e.g. "bitrix.notify-users: [0] is not allowed; …") as problems at their keys.
+ * The keys carry dashes, which the task-error parser does not read as paths.
+ */
+export function refusalProblems(error: string): FieldProblem[] {
+  const problems: FieldProblem[] = []
+  for (const line of error.split(/\n+/)) {
+    const text = line.trim()
+    if (!text) continue
+    const key = SETTINGS_FIELDS.find((k) => text.startsWith(`${k}:`))
+    if (key) problems.push({ path: key, message: text.slice(key.length + 1).trim() })
+    else problems.push(...parseProblems(text))
   }
   return problems
 }
