@@ -1,7 +1,9 @@
 """Central settings from the Kassa app's *Settings* page against the real daemon: a good
 version is applied without a restart; a bad INN is refused (by the page at the field, and by
 the daemon when a version carrying it reaches the kassa anyway), the page shows the
-daemon's reason at the INN field, and the old version stays in force."""
+daemon's reason at the INN field, and the old version stays in force. Who may create jobs
+(allowed departments, picked from the portal's structure) and who hears of problems
+(notified users, picked from ``user.get``) are saved from the same page and applied."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from app_browser import (
     wait_for,
 )
 from kassa_appliance.bitrix.central_settings import CONFIG_COMMAND, SETTINGS_ENTITY
-from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID
+from kassa_appliance.testbeds.bitrix24.state import ADMIN_USER_ID, User
 from kassa_appliance.testbeds.demo_stack import StackSettings
 
 GOOD_INN = "500100732259"
@@ -170,3 +172,74 @@ def test_a_bad_inn_is_refused_and_the_old_settings_stay_applied(
     assert "Петров" not in tape, tape
     item = stored(loop, appliance)
     assert item["APPLIED"] == "1" and item["VERSION"] == "2"
+
+
+SALES_DEPARTMENT = 5
+SHOP_DEPARTMENT = 12
+NOTIFIED_USER = 7
+
+
+def test_notified_users_and_allowed_departments_are_saved_and_applied(
+    stack: tuple[BackgroundLoop, Any], tmp_path: Any
+) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    loop, appliance = stack
+    emulator = appliance.emulator
+
+    def structure() -> None:
+        company = emulator.portal_extras.company
+        company.add(SALES_DEPARTMENT, "Продажи")
+        company.add(SHOP_DEPARTMENT, "Магазин на Ленина", parent=SALES_DEPARTMENT)
+        emulator.state.users[NOTIFIED_USER] = User(NOTIFIED_USER, "Мария Петрова", admin=False)
+
+    loop.call(structure)
+    with browser(tmp_path / "profile", height=1000) as driver:
+        enter_app(driver, emulator.portal_page_url(ADMIN))
+        wait_for(driver, lambda: by_test(driver, "nav-settings"), what="nav").click()
+        pick = wait_for(
+            driver,
+            lambda: (
+                "Магазин на Ленина" in by_test(driver, "cfg-departments-pick").text
+                and by_test(driver, "cfg-departments-pick")
+            ),
+            what="the department tree from department.get",
+        )
+        Select(pick).select_by_value(str(SALES_DEPARTMENT))
+        notify = wait_for(
+            driver,
+            lambda: (
+                "Петрова" in by_test(driver, "cfg-notify-pick").text
+                and by_test(driver, "cfg-notify-pick")
+            ),
+            what="the users from user.get",
+        )
+        Select(notify).select_by_value(str(NOTIFIED_USER))
+        wait_for(
+            driver,
+            lambda: (
+                "Продажи" in by_test(driver, "cfg-departments-field").text
+                and "Петрова" in by_test(driver, "cfg-notify-field").text
+            ),
+            what="the picked names under the fields",
+        )
+        by_test(driver, "cfg-save").click()
+        wait_for(driver, lambda: cfg_state(driver) == "applied", timeout=APPLY_WAIT, what="applied")
+        screenshot(driver, "settings-departments-notify")
+
+    item = stored(loop, appliance)
+    assert (item["VERSION"], item["APPLIED"], item["ERROR"]) == ("1", "1", ""), item
+    assert json.loads(item["SETTINGS"]) == {
+        "bitrix.allowed-departments": [SALES_DEPARTMENT],
+        "bitrix.notify-users": [NOTIFIED_USER],
+    }
+    # In force: the cashier works in the company's own department, not in Sales.
+    item_id = loop.run(appliance.publish("outside-sales", SALE))
+
+    def state() -> Any:
+        found = appliance.stored_item(item_id)
+        return found is not None and found.properties.get("STATE") in ("done", "failed") and found
+
+    refused = wait_for(None, lambda: loop.call(state), timeout=APPLY_WAIT, what="the job's end")
+    assert refused.properties["STATE"] == "failed", refused.properties
+    assert "creator-not-allowed" in str(refused.properties.get("ERROR")), refused.properties
