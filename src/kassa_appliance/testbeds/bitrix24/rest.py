@@ -133,6 +133,10 @@ class RestApi(EntityMethods, PullMethods):
         """Run one HTTP-level REST call: (status, JSON body)."""
         start = time.time()
         method = method.lower().removesuffix(".json")
+        # The JS SDK marks every call (bx24_request_id, bx24_sdk_ver, bx24_sdk_type); the
+        # portal ignores them, so no method may read them as filters or fields.
+        for mark in [key for key in params if key.startswith("bx24_")]:
+            del params[mark]
         try:
             caller = self.authenticate(params.pop("auth", None), webhook)
             if method == "batch":
