@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate",
         type=float,
         default=defaults.DEFAULT_RATE_PER_SECOND,
-        help="requests per second per tenant and instance",
+        help="requests per second per tenant, fleet-wide (docs/relay.md: Rate limits)",
     )
     serve.add_argument("--burst", type=int, default=defaults.DEFAULT_RATE_BURST)
     serve.add_argument("--max-body", type=int, default=defaults.DEFAULT_MAX_BODY_BYTES)
@@ -188,6 +188,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     await bus.start()
     limits = Limits(max_body_bytes=args.max_body, rate=args.rate, burst=args.burst)
     relay = Relay(bus, limits, allow_private_callbacks=args.allow_private_callbacks)
+    await relay.fleet_limiter().prepare()
     try:
         await serve(relay, args.host, args.port, tls, stop)
     finally:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from kassa_appliance.bitrix.phpquery import parse_query
 from kassa_appliance.inputs import InputRejected, decode_json_bytes
-from kassa_relay.bus import TOKEN_KEY_FIELD, Bus
+from kassa_relay.bus import TOKEN_KEY_FIELD, Bus, BusUnavailable
 from kassa_relay.defaults import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_DEPTH,
@@ -22,7 +22,7 @@ from kassa_relay.defaults import (
     DEFAULT_RATE_BURST,
     DEFAULT_RATE_PER_SECOND,
 )
-from kassa_relay.ratelimit import RateLimiter
+from kassa_relay.ratelimit import FleetRateLimiter, RateLimiter
 from kassa_relay.registry import TOKEN_KEY, Cashbox, Tenant, cashbox_key, tenant_key
 
 log = logging.getLogger("kassa_relay")
@@ -48,6 +48,7 @@ class Relay:
         self.bus = bus
         self.limits = limits
         self.limiter = RateLimiter(limits.rate, limits.burst)
+        self._fleet_limiter: FleetRateLimiter | None = None
         self.allow_private_callbacks = allow_private_callbacks
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._token_key: bytes | None = None
@@ -86,9 +87,28 @@ class Relay:
         return self._token_key
 
     async def rate_limited(self, tenant: str) -> float:
-        record = await self.tenant(tenant)
+        """0.0, or the seconds to wait (429): this instance's bucket first, then the fleet's
+        window in JetStream; raises :class:`BusUnavailable` if the bus cannot say (503)."""
+        try:
+            record = await self.tenant(tenant)
+        except Exception as error:
+            raise BusUnavailable(type(error).__name__) from None
         rate = record.rate_per_second if record is not None else None
-        return self.limiter.allow(tenant, rate)
+        wait = self.limiter.allow(tenant, rate)
+        if wait:
+            return wait
+        return await self.fleet_limiter().allow(tenant, rate)
+
+    def fleet_limiter(self) -> FleetRateLimiter:
+        if self._fleet_limiter is None:
+            self._fleet_limiter = FleetRateLimiter(
+                self.bus.js,
+                self.limits.rate,
+                self.limits.burst,
+                self.bus.options.replicas,
+                self.bus.options.publish_timeout,
+            )
+        return self._fleet_limiter
 
     # -- bodies -------------------------------------------------------------------------------
 

@@ -87,7 +87,13 @@ async def _tenant(relay: Relay, request: web.Request) -> str | web.Response:
     if tenant is None:
         relay.count("unauthenticated")
         return _fail(11, "token missing, wrong or expired; get a new one with getToken", 401)
-    wait = await relay.rate_limited(tenant)
+    try:
+        wait = await relay.rate_limited(tenant)
+    except BusUnavailable:
+        relay.count("unavailable")
+        response = _fail(30, "temporarily unavailable; send it again", 503)
+        response.headers["Retry-After"] = "1"
+        return response
     if wait:
         relay.count("rate_limited")
         response = _fail(30, f"too many requests; try again in {wait:.1f} s", 429)

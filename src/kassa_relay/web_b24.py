@@ -65,7 +65,13 @@ async def _admitted(
     tenant = request.match_info["tenant"]
     if not TENANT_ID.fullmatch(tenant):
         return errors("unknown tenant in the URL; expected the PRINT_URL the relay gave you")
-    wait = await relay.rate_limited(tenant)
+    try:
+        wait = await relay.rate_limited(tenant)
+    except BusUnavailable:
+        relay.count("unavailable")
+        response = errors(UNAVAILABLE, status=503)
+        response.headers["Retry-After"] = "1"
+        return response
     if wait:
         relay.count("rate_limited")
         response = errors(f"too many requests; try again in {wait:.1f} s", status=429)
