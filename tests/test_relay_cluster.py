@@ -173,7 +173,10 @@ def test_bitrix24_checks_print_exactly_once_through_node_relay_and_daemon_kills(
 
         def final(uuid: str) -> dict[str, Any] | None:
             answer = httpx.post(
-                relays[0].url + "/b24/shop-a/check", data={"uuid": uuid}, verify=verify
+                relays[0].url + "/b24/shop-a/check",
+                data={"uuid": uuid},
+                verify=verify,
+                timeout=10.0,  # the relay answers WAIT within ~2 s even during an election
             ).json()
             return answer if answer["STATUS"] != "WAIT" else None
 
@@ -295,7 +298,10 @@ def test_atol_online_checks_print_exactly_once_through_node_relay_and_daemon_kil
 
         def done(uuid: str) -> dict[str, Any] | None:
             answer = httpx.get(
-                relays[1].url + f"/possystem/v5/k1/report/{uuid}", headers=headers, verify=verify
+                relays[1].url + f"/possystem/v5/k1/report/{uuid}",
+                headers=headers,
+                verify=verify,
+                timeout=10.0,
             ).json()
             return answer if answer["status"] == "done" else None
 

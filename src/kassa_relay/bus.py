@@ -8,6 +8,7 @@ setup at start, so any of them may be the first.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ from kassa_relay.defaults import (
 MSG_ID_HEADER = "Nats-Msg-Id"
 CALLBACKS_DURABLE = "relay_callbacks"
 TOKEN_KEY_FIELD = "key"
+
+
+RESULT_READ_TIMEOUT = 2.0
+"""Seconds a results read may take before the bus counts as unavailable."""
 
 
 class BusUnavailable(Exception):
@@ -210,9 +215,14 @@ class Bus:
 
     # -- results ------------------------------------------------------------------------------
 
-    async def result(self, key: str) -> dict[str, Any] | None:
+    async def result(
+        self, key: str, *, timeout: float = RESULT_READ_TIMEOUT
+    ) -> dict[str, Any] | None:
+        """The check's result record, or None. Bounded by ``timeout``: while the cluster
+        elects a new leader a read can hang for the JetStream timeout, and CHECK_URL must
+        answer its caller (WAIT) well before that caller gives up."""
         try:
-            entry = await self.results.get(key)
+            entry = await asyncio.wait_for(self.results.get(key), timeout)
         except KeyNotFoundError:
             return None
         except Exception as error:
