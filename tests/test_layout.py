@@ -31,7 +31,9 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 RELAY_PACKAGE = "kassa_relay"
 RELAY_SOURCE = SOURCE.parent / RELAY_PACKAGE
 
-SHARED_HELPERS = frozenset({"aio", "inputs", "fiscal_qr", "files", "setting_checks"})
+SHARED_HELPERS = frozenset(
+    {"aio", "inputs", "fiscal_qr", "files", "setting_checks", "sqlite_files"}
+)
 """Small top-level modules any part may use; they import nothing of ours but each other."""
 SUBSYSTEMS = ("fiscal", "registers", "bitrix", "channels", "appliance", "testbeds")
 MAX_MODULE_LINES = 450

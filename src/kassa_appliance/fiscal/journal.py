@@ -32,10 +32,9 @@ re-exported here.
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,7 @@ from kassa_appliance.fiscal.journal_schema import (
     row_to_job,
 )
 from kassa_appliance.inputs import shorten
+from kassa_appliance.sqlite_files import BUSY_TIMEOUT_MS, open_durable, transaction
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -70,8 +70,6 @@ __all__ = [
     "Transition",
     "UnreadableTask",
 ]
-
-BUSY_TIMEOUT_MS = 10_000
 
 
 class JournalError(Exception):
@@ -113,11 +111,7 @@ class Journal(JournalQueries):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_durable(path)
         self._migrate()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -146,15 +140,8 @@ class Journal(JournalQueries):
             if version != SCHEMA_VERSION:
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[None]:
+        return transaction(self._db)
 
     # -- writing -----------------------------------------------------------------------
 

@@ -28,14 +28,13 @@ in :mod:`~kassa_appliance.fiscal.journal_delivery_rows`.
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from kassa_appliance.fiscal.journal import BUSY_TIMEOUT_MS, Journal, JournalError
+from kassa_appliance.fiscal.journal import Journal, JournalError
 from kassa_appliance.fiscal.journal_delivery_rows import (
     AWAITING,
     FAILED,
@@ -65,6 +64,7 @@ from kassa_appliance.fiscal.journal_schema import (
     row_to_job,
 )
 from kassa_appliance.inputs import shorten
+from kassa_appliance.sqlite_files import open_durable, transaction
 
 __all__ = [
     "AWAITING",
@@ -87,11 +87,7 @@ class DeliveryLedger(DeliveryQueries):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_durable(path)
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         if version < SCHEMA_VERSION:
             Journal(path).close()  # the journal owns the migrations
@@ -111,15 +107,8 @@ class DeliveryLedger(DeliveryQueries):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[None]:
+        return transaction(self._db)
 
     # -- creating rows -----------------------------------------------------------------
 

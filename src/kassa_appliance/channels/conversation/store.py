@@ -15,14 +15,15 @@ the event loop's thread only (each call is a short transaction).
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kassa_appliance.channels.conversation.transport import Button, Keyboard
+from kassa_appliance.sqlite_files import open_durable, transaction
 
 __all__ = ["FILE_NAME", "ChatJob", "ConversationStore", "OutMessage"]
 
@@ -120,11 +121,8 @@ def _job(row: Sequence[Any]) -> ChatJob:
 
 class ConversationStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_durable(path, check_same_thread=False)
         self._db.executescript(_SCHEMA)
         self._db.execute(
             "DELETE FROM updates WHERE handled < ?", (time.time() - UPDATES_KEPT_SECONDS,)
@@ -299,16 +297,5 @@ class ConversationStore:
             messenger=messenger, chat_id="", update_id=None, conversation=None, messages=messages
         )
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, value: object, traceback: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+    def _transaction(self) -> AbstractContextManager[None]:
+        return transaction(self._db)

@@ -15,11 +15,12 @@ dispatcher submits the job then (journal ids are idempotent, so this never doubl
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from kassa_appliance.sqlite_files import open_durable
 
 Scope = Literal["wr", "kkm"]
 Outcome = Literal["ready", "error", "canceled"]
@@ -74,10 +75,7 @@ class LanStore:
     """One connection, used from the daemon's event loop thread only."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=10, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_durable(path)
         self._db.executescript(_SCHEMA)
         path.chmod(0o600)
 
