@@ -207,3 +207,8 @@ class RestBudget:
                 self.on_change()
             except Exception:  # showing the budget must never break a request
                 pass
+
+
+def budget_roomy(budget: RestBudget | None) -> bool:
+    """No budget (tools, tests) or :meth:`RestBudget.roomy`."""
+    return budget is None or budget.roomy()

@@ -40,6 +40,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from kassa_appliance.aio import wait_event
+from kassa_appliance.bitrix.budget import budget_roomy
 from kassa_appliance.bitrix.departments import DepartmentDirectory as Directory
 from kassa_appliance.bitrix.doorbells import Doorbells
 from kassa_appliance.bitrix.engine_port import EngineAdapter, EnginePort
@@ -374,17 +375,13 @@ class JobLink:
             await self._retrying("write-back to Bitrix24", self.report_pending)
             if self._reporter.more_to_send:
                 last_round = -self._write_spacing  # a full round: go on at once
-            elif self._last_round_outcomes <= 1 and self._budget_roomy():
+            elif self._last_round_outcomes <= 1 and budget_roomy(self._rest.budget):
                 # A quiet kassa (a round with one outcome at most, the REST budget half
                 # full or more) does not hold the next sale's outcome back by the
                 # spacing: that outcome is what the cashier waits for. Under load the
                 # rounds carry many outcomes or drain the budget, and the spacing is back,
                 # so a burst still gathers them (< 0.1 requests per receipt).
                 last_round = -self._write_spacing
-
-    def _budget_roomy(self) -> bool:
-        budget = self._rest.budget
-        return budget is None or budget.roomy()
 
     async def _heartbeat_loop(self) -> None:
         """Find (or create) the KASSADEV item, then ask the write-back for a heartbeat when
