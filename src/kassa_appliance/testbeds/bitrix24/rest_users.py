@@ -37,9 +37,6 @@ _CONTROL_KEYS = frozenset(
     {"FILTER", "SORT", "ORDER", "SELECT", "START", "ADMIN_MODE", "IMAGE_RESIZE"}
 )
 _PREFIXES = ("!@", "!=", ">=", "<=", "@", "=", "!", ">", "<", "%")
-_SDK_MARK = "bx24_"
-"""``@bitrix24/b24jssdk`` adds ``bx24_request_id``, ``bx24_sdk_ver``, ``bx24_sdk_type`` to
-every call; the portal does not read them as filters (apps on the SDK list users)."""
 
 
 @dataclass
@@ -134,12 +131,7 @@ def _filters(params: Mapping[str, Any], *, top_level: bool) -> dict[str, Any]:
     for key, value in params.items():
         if key.upper() == "FILTER" and isinstance(value, Mapping):
             wanted.update({str(k): v for k, v in value.items()})
-        elif (
-            top_level
-            and key.upper() not in _CONTROL_KEYS
-            and key != "auth"
-            and not key.lower().startswith(_SDK_MARK)
-        ):
+        elif top_level and key.upper() not in _CONTROL_KEYS and key != "auth":
             wanted[str(key)] = value
     return wanted
 
